@@ -1,0 +1,27 @@
+//! diffver-core: the pure, I/O-free heart of diffver.
+//!
+//! It parses a diff from untrusted bytes ([`diff::parse`]) and verifies that
+//! the diff is well formed and is what it claims to be ([`verify::verify`]).
+//! It reads no files, no clock and no environment: everything, including the
+//! base tree used for apply verification, is passed in.
+//!
+//! ```
+//! use diffver_core::{diff, verify};
+//!
+//! let patch = b"diff --git a/run.sh b/run.sh\n\
+//! new file mode 100755\n\
+//! --- /dev/null\n\
+//! +++ b/run.sh\n\
+//! @@ -0,0 +1 @@\n\
+//! +echo \x1b[2Khidden\n";
+//! let parsed = diff::parse(patch, &diff::Limits::default())?;
+//! let report = verify::verify(&parsed, &verify::Options::default());
+//! let ids: Vec<&str> = report.findings().iter().map(|f| f.rule_id()).collect();
+//! assert_eq!(ids, ["verify.executable-added", "verify.terminal-escape"]);
+//! # Ok::<(), diffver_core::diff::ParseError>(())
+//! ```
+
+pub mod diff;
+pub mod finding;
+pub mod text;
+pub mod verify;

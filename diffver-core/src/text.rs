@@ -1,0 +1,81 @@
+//! Safe display of untrusted bytes.
+//!
+//! Diffs come from people who may be attackers. Anything diffver shows a person
+//! (paths, snippets, messages) goes through [`escape_for_display`] first, so no
+//! control character, terminal escape, bidi override or invisible character
+//! from the input reaches a terminal or a report raw.
+
+use std::fmt::Write as _;
+
+/// Whether a character is invisible or reorders text when rendered: bidi
+/// controls, zero-width and other format characters, tag characters, variation
+/// selectors and blank-rendering fillers.
+pub fn is_deceptive_char(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'                      // soft hyphen
+        | '\u{034F}'                    // combining grapheme joiner
+        | '\u{061C}'                    // arabic letter mark
+        | '\u{115F}' | '\u{1160}'       // hangul fillers
+        | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}'       // mongolian selectors
+        | '\u{200B}'..='\u{200F}'       // zero-width, LRM, RLM
+        | '\u{202A}'..='\u{202E}'       // bidi embeddings and overrides
+        | '\u{2060}'..='\u{206F}'       // word joiner, invisible operators, bidi isolates
+        | '\u{3164}'                    // hangul filler
+        | '\u{FE00}'..='\u{FE0F}'       // variation selectors
+        | '\u{FEFF}'                    // zero-width no-break space
+        | '\u{FFA0}'                    // halfwidth hangul filler
+        | '\u{FFF9}'..='\u{FFFB}'       // interlinear annotations
+        | '\u{1D173}'..='\u{1D17A}'     // musical formatting
+        | '\u{E0000}'..='\u{E007F}'     // tag characters
+        | '\u{E0100}'..='\u{E01EF}'     // variation selectors supplement
+    )
+}
+
+/// Whether a character is a bidirectional formatting control.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Renders untrusted bytes as a single-line string that is safe to print.
+///
+/// Valid UTF-8 is kept except for control characters (written `\n`, `\t`,
+/// `\x1b`, `\u{85}`), backslashes (doubled, so the output is unambiguous) and
+/// deceptive characters (written `\u{202e}`). Invalid UTF-8 bytes are written
+/// `\xff`.
+pub fn escape_for_display(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                    let _ = write!(out, "\\x{:02x}", c as u32);
+                }
+                c if c.is_control() || is_deceptive_char(c) => {
+                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neutralises_controls_and_deceptive_characters() {
+        let s = escape_for_display(b"a\x1b[31mb\xff\r\n\\ \xe2\x80\xae z\xc2\x9b");
+        assert_eq!(s, "a\\x1b[31mb\\xff\\r\\n\\\\ \\u{202e} z\\u{9b}");
+        assert!(!s.chars().any(|c| c.is_control()));
+    }
+}
