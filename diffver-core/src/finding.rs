@@ -1,1 +1,325 @@
+//! Findings: what every check and rule reports.
+//!
+//! A finding is built through [`FindingBuilder`] and sealed by [`finish`], the
+//! one place that enforces a finding's invariants: it has a rule id, a
+//! severity, a primary location, a safe (escaped) evidence snippet, and a
+//! content-based fingerprint; and the list is in a total, deterministic order.
 
+use std::collections::BTreeMap;
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use crate::diff::{Diff, Line, PatchPath, Span};
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Worth knowing; never blocking by itself.
+    Info,
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical.
+    Critical,
+}
+
+impl Severity {
+    /// Lower-case name: `info`, `low`, `medium`, `high`, `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of problem a finding describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Category {
+    /// The diff's structure is malformed or self-contradictory.
+    Integrity,
+    /// A path is unsafe to write or deceptive to read.
+    PathSafety,
+    /// A file mode creates a hazard (symlink, submodule, executable).
+    ModeHazard,
+    /// Content that cannot be scanned as text.
+    OpaqueContent,
+    /// Terminal control sequences that can hide or rewrite what a reviewer sees.
+    TerminalEscape,
+    /// The diff does not apply to, or does not match, the base it claims.
+    Apply,
+}
+
+impl Category {
+    /// Kebab-case name: `integrity`, `path-safety`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Integrity => "integrity",
+            Category::PathSafety => "path-safety",
+            Category::ModeHazard => "mode-hazard",
+            Category::OpaqueContent => "opaque-content",
+            Category::TerminalEscape => "terminal-escape",
+            Category::Apply => "apply",
+        }
+    }
+}
+
+/// Which side of the diff a location refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Side {
+    /// The pre-image (a removed or context line, by its old line number).
+    Old,
+    /// The post-image (an added or context line, by its new line number).
+    New,
+    /// The diff text itself (headers, hunk headers, text between hunks).
+    Diff,
+}
+
+/// Where a finding is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    /// Display form of the file's path (escaped), if the finding belongs to a file.
+    pub path: Option<String>,
+    /// Which side `line` counts on.
+    pub side: Side,
+    /// 1-based line number in the old or new file (for `Side::Diff`, in the diff input).
+    pub line: Option<u32>,
+    /// 1-based column in characters (Unicode scalar values) within the line's content.
+    pub column: Option<u32>,
+    /// 1-based column in bytes within the line's content.
+    pub byte_column: Option<u32>,
+    /// The span in the diff input that the finding covers.
+    pub span: Span,
+}
+
+/// The metadata of a check or rule: its stable id, title and defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleMeta {
+    /// Stable, namespaced id (`verify.hunk-count-mismatch`).
+    pub id: &'static str,
+    /// One-line title.
+    pub title: &'static str,
+    /// Default severity.
+    pub severity: Severity,
+    /// Category.
+    pub category: Category,
+    /// What it detects and why it matters.
+    pub description: &'static str,
+}
+
+/// One reported problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    rule: RuleMeta,
+    severity: Severity,
+    message: String,
+    location: Location,
+    evidence: Option<String>,
+    fingerprint: String,
+}
+
+impl Finding {
+    /// The rule's stable id.
+    pub fn rule_id(&self) -> &'static str {
+        self.rule.id
+    }
+
+    /// The rule's metadata.
+    pub fn rule(&self) -> &RuleMeta {
+        &self.rule
+    }
+
+    /// Severity (the rule's default unless the check raised it).
+    pub fn severity(&self) -> Severity {
+        self.severity
+    }
+
+    /// Category.
+    pub fn category(&self) -> Category {
+        self.rule.category
+    }
+
+    /// A one-sentence explanation; any input text in it is escaped.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Where the finding is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// A short, escaped excerpt of the offending input.
+    pub fn evidence(&self) -> Option<&str> {
+        self.evidence.as_deref()
+    }
+
+    /// A content-based fingerprint (64 hex digits), stable when unrelated lines
+    /// move: it hashes the rule id, the path, the offending content and the
+    /// occurrence index of that content, never line numbers.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+}
+
+/// A finding under construction.
+#[derive(Debug, Clone)]
+pub struct FindingBuilder {
+    rule: RuleMeta,
+    severity: Severity,
+    message: String,
+    location: Location,
+    evidence: Option<String>,
+    key: Vec<u8>,
+}
+
+/// Most bytes of input shown as evidence.
+const EVIDENCE_BYTES: usize = 160;
+
+impl FindingBuilder {
+    /// Starts a finding for `rule` at a span of the diff with no file or line.
+    pub fn new(rule: RuleMeta, span: Span, message: impl Into<String>) -> FindingBuilder {
+        FindingBuilder {
+            rule,
+            severity: rule.severity,
+            message: message.into(),
+            location: Location {
+                path: None,
+                side: Side::Diff,
+                line: None,
+                column: None,
+                byte_column: None,
+                span,
+            },
+            evidence: None,
+            key: Vec::new(),
+        }
+    }
+
+    /// Sets the file the finding belongs to.
+    pub fn path(mut self, path: Option<&PatchPath>) -> FindingBuilder {
+        self.location.path = path.map(PatchPath::display);
+        self
+    }
+
+    /// Points the finding at a hunk line (by its new line number when it has one),
+    /// and at `col_byte` bytes into the line's content when given.
+    pub fn at_line(
+        mut self,
+        diff: &Diff<'_>,
+        line: &Line,
+        col_byte: Option<usize>,
+    ) -> FindingBuilder {
+        let (side, no) = match (line.new_line(), line.old_line()) {
+            (Some(n), _) => (Side::New, Some(n)),
+            (None, o) => (Side::Old, o),
+        };
+        self.location.side = side;
+        self.location.line = no;
+        let content = line.content_span();
+        if let Some(b) = col_byte {
+            let bytes = diff.line_bytes(line);
+            let b = b.min(bytes.len());
+            let chars = bytes[..b]
+                .utf8_chunks()
+                .map(|c| c.valid().chars().count() + c.invalid().len())
+                .sum::<usize>();
+            self.location.column = u32::try_from(chars + 1).ok();
+            self.location.byte_column = u32::try_from(b + 1).ok();
+            self.location.span = Span::new(content.start + b, content.end);
+        } else {
+            self.location.span = content;
+        }
+        self
+    }
+
+    /// Points the finding at a line of the diff text itself (headers etc.).
+    pub fn at_diff_line(mut self, diff: &Diff<'_>, span: Span) -> FindingBuilder {
+        let before = diff.input().get(..span.start).unwrap_or(&[]);
+        let n = memchr::memchr_iter(b'\n', before).count() + 1;
+        self.location.side = Side::Diff;
+        self.location.line = u32::try_from(n).ok();
+        self.location.span = span;
+        self
+    }
+
+    /// Raises or lowers the severity from the rule's default.
+    pub fn severity(mut self, s: Severity) -> FindingBuilder {
+        self.severity = s;
+        self
+    }
+
+    /// Attaches an excerpt of the input; it is escaped and truncated here.
+    pub fn evidence(mut self, raw: &[u8]) -> FindingBuilder {
+        let cut = &raw[..raw.len().min(EVIDENCE_BYTES)];
+        let mut s = crate::text::escape_for_display(cut);
+        if cut.len() < raw.len() {
+            s.push('…');
+        }
+        self.evidence = Some(s);
+        self
+    }
+
+    /// Sets the content that identifies this finding for its fingerprint
+    /// (what is wrong, never where it is).
+    pub fn key(mut self, key: impl AsRef<[u8]>) -> FindingBuilder {
+        self.key = key.as_ref().to_vec();
+        self
+    }
+}
+
+/// Seals findings: sorts them into their total order and computes fingerprints.
+pub fn finish(mut drafts: Vec<FindingBuilder>) -> Vec<Finding> {
+    drafts.sort_by(|a, b| {
+        (&a.location.path, a.location.span, a.rule.id, &a.message).cmp(&(
+            &b.location.path,
+            b.location.span,
+            b.rule.id,
+            &b.message,
+        ))
+    });
+    drafts.dedup_by(|a, b| {
+        a.rule.id == b.rule.id && a.location == b.location && a.message == b.message
+    });
+    let mut seen: BTreeMap<(&'static str, Option<String>, Vec<u8>), u32> = BTreeMap::new();
+    drafts
+        .into_iter()
+        .map(|d| {
+            let slot = seen
+                .entry((d.rule.id, d.location.path.clone(), d.key.clone()))
+                .or_insert(0);
+            let occurrence = *slot;
+            *slot += 1;
+            let mut h = Sha256::new();
+            h.update(d.rule.id.as_bytes());
+            h.update([0]);
+            h.update(d.location.path.as_deref().unwrap_or("").as_bytes());
+            h.update([0]);
+            h.update((d.key.len() as u64).to_le_bytes());
+            h.update(&d.key);
+            h.update(occurrence.to_le_bytes());
+            Finding {
+                rule: d.rule,
+                severity: d.severity,
+                message: d.message,
+                location: d.location,
+                evidence: d.evidence,
+                fingerprint: crate::hex(&h.finalize()),
+            }
+        })
+        .collect()
+}

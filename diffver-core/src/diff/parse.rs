@@ -122,8 +122,9 @@ fn parse_u32(s: &[u8]) -> Option<u32> {
     if s.is_empty() || s.len() > 10 || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter()
-        .try_fold(0u32, |acc, &d| acc.checked_mul(10)?.checked_add(u32::from(d - b'0')))
+    s.iter().try_fold(0u32, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })
 }
 
 fn parse_mode(s: &[u8]) -> Option<Mode> {
@@ -132,7 +133,8 @@ fn parse_mode(s: &[u8]) -> Option<Mode> {
         return None;
     }
     Some(Mode(
-        s.iter().fold(0u32, |acc, &d| (acc << 3) | u32::from(d - b'0')),
+        s.iter()
+            .fold(0u32, |acc, &d| (acc << 3) | u32::from(d - b'0')),
     ))
 }
 
@@ -164,7 +166,11 @@ fn path_value(v: &[u8], tab_terminates: bool) -> Option<Vec<u8>> {
     } else {
         v
     };
-    let v = if tab_terminates { v.trim_ascii_end() } else { v };
+    let v = if tab_terminates {
+        v.trim_ascii_end()
+    } else {
+        v
+    };
     (!v.is_empty()).then(|| v.to_vec())
 }
 
@@ -213,10 +219,10 @@ fn git_line_names(rest: &[u8]) -> Option<(PatchPath, PatchPath)> {
         let mut from = 0;
         while let Some(i) = memchr::memmem::find(&rest[from..], b" \"") {
             let at = from + i;
-            if let Some((b, m)) = unquote(&rest[at + 1..]) {
-                if at + 1 + m == rest.len() {
-                    return Some((strip(&rest[..at]), strip(&b)));
-                }
+            if let Some((b, m)) = unquote(&rest[at + 1..])
+                && at + 1 + m == rest.len()
+            {
+                return Some((strip(&rest[..at]), strip(&b)));
             }
             from = at + 1;
         }
@@ -245,9 +251,9 @@ fn base85_line_ok(l: &[u8]) -> bool {
     };
     let body = &l[1..];
     body.len() == n.div_ceil(4) * 5
-        && body.iter().all(|&b| {
-            b.is_ascii_alphanumeric() || b"!#$%&()*+-;<=>?@^_`{|}~".contains(&b)
-        })
+        && body
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&()*+-;<=>?@^_`{|}~".contains(&b))
 }
 
 impl<'a> Parser<'a, '_> {
@@ -264,7 +270,11 @@ impl<'a> Parser<'a, '_> {
                 offset: pos,
             });
         }
-        Ok(RawLine { start: pos, end, next })
+        Ok(RawLine {
+            start: pos,
+            end,
+            next,
+        })
     }
 
     /// The line's text without a trailing CR (header matching tolerates CRLF).
@@ -305,11 +315,13 @@ impl<'a> Parser<'a, '_> {
         if span.is_empty() {
             return;
         }
-        if let Some(last) = self.segments.last_mut() {
-            if last.kind == kind && last.file == file && last.span.end == span.start {
-                last.span.end = span.end;
-                return;
-            }
+        if let Some(last) = self.segments.last_mut()
+            && last.kind == kind
+            && last.file == file
+            && last.span.end == span.start
+        {
+            last.span.end = span.end;
+            return;
         }
         self.segments.push(Segment { kind, span, file });
     }
@@ -373,10 +385,10 @@ impl<'a> Parser<'a, '_> {
                     _ => SegmentKind::Garbage,
                 }
             };
-            if kind == SegmentKind::Preamble {
-                if let Some(m) = self.messages.last_mut() {
-                    m.end = l.next;
-                }
+            if kind == SegmentKind::Preamble
+                && let Some(m) = self.messages.last_mut()
+            {
+                m.end = l.next;
             }
             text_kind = Some(kind);
             self.push_segment(kind, Span::new(l.start, l.next), None);
@@ -698,16 +710,14 @@ impl<'a> Parser<'a, '_> {
             let first = if end > pos { input[pos] } else { b'\n' };
             let satisfied = rem_old == 0 && rem_new == 0;
             let kind = match first {
-                b'\\' => {
-                    match lines.last_mut() {
-                        Some(last) if last.flags & Line::NO_NEWLINE == 0 => {
-                            last.flags |= Line::NO_NEWLINE;
-                            pos = next;
-                            continue;
-                        }
-                        _ => break,
+                b'\\' => match lines.last_mut() {
+                    Some(last) if last.flags & Line::NO_NEWLINE == 0 => {
+                        last.flags |= Line::NO_NEWLINE;
+                        pos = next;
+                        continue;
                     }
-                }
+                    _ => break,
+                },
                 b' ' => LineKind::Context,
                 b'+' => LineKind::Added,
                 b'-' => LineKind::Removed,
@@ -719,7 +729,11 @@ impl<'a> Parser<'a, '_> {
             if satisfied {
                 // Overflow: body-like lines after a complete hunk. Stop at what
                 // is really the next header.
-                let raw = RawLine { start: pos, end, next };
+                let raw = RawLine {
+                    start: pos,
+                    end,
+                    next,
+                };
                 if first == b'-' && (self.is_marker_pair(raw)? || self.is_signature(raw)) {
                     break;
                 }
@@ -883,18 +897,38 @@ mod tests {
     #[test]
     fn quoted_and_spaced_paths() {
         let d = p(b"diff --git \"a/\\303\\244 b.txt\" \"b/\\303\\244 b.txt\"\nnew file mode 100644\n--- /dev/null\n+++ \"b/\\303\\244 b.txt\"\n@@ -0,0 +1 @@\n+x\ndiff --git a/my file b/my file\n--- a/my file\n+++ b/my file\n@@ -1 +1 @@\n-a\n+b\n");
-        assert_eq!(d.files()[0].new_path().unwrap().as_bytes(), "\u{e4} b.txt".as_bytes());
+        assert_eq!(
+            d.files()[0].new_path().unwrap().as_bytes(),
+            "\u{e4} b.txt".as_bytes()
+        );
         assert_eq!(d.files()[0].op(), FileOp::Add);
         assert_eq!(d.files()[1].new_path().unwrap().as_bytes(), b"my file");
-        assert_eq!(d.files()[1].path_sources().git_line.as_ref().unwrap().0.as_bytes(), b"my file");
+        assert_eq!(
+            d.files()[1]
+                .path_sources()
+                .git_line
+                .as_ref()
+                .unwrap()
+                .0
+                .as_bytes(),
+            b"my file"
+        );
     }
 
     #[test]
     fn rename_mode_and_binary() {
         let d = p(b"diff --git a/old b/new\nold mode 100644\nnew mode 100755\nsimilarity index 90%\nrename from old\nrename to new\ndiff --git a/img.png b/img.png\nindex 1..2 100644\nBinary files a/img.png and b/img.png differ\n");
         let f = &d.files()[0];
-        assert_eq!(f.op(), FileOp::Rename { similarity: Some(90) });
-        assert_eq!((f.old_mode(), f.new_mode()), (Some(Mode::REGULAR), Some(Mode::EXECUTABLE)));
+        assert_eq!(
+            f.op(),
+            FileOp::Rename {
+                similarity: Some(90)
+            }
+        );
+        assert_eq!(
+            (f.old_mode(), f.new_mode()),
+            (Some(Mode::REGULAR), Some(Mode::EXECUTABLE))
+        );
         assert_eq!(f.old_path().unwrap().as_bytes(), b"old");
         assert!(matches!(d.files()[1].binary(), Binary::Marker { .. }));
     }
@@ -914,7 +948,11 @@ mod tests {
         assert_eq!(d.files().len(), 2);
         assert_eq!(d.files()[1].message(), Some(1));
         assert_eq!(d.files()[0].hunks()[0].lines().len(), 2);
-        assert!(d.segments().iter().all(|s| s.kind != SegmentKind::Garbage), "{:?}", d.segments());
+        assert!(
+            d.segments().iter().all(|s| s.kind != SegmentKind::Garbage),
+            "{:?}",
+            d.segments()
+        );
     }
 
     #[test]
@@ -929,14 +967,38 @@ mod tests {
     fn limits_are_errors() {
         let big = b"--- a/x\n+++ b/x\n@@ -1 +1 @@\n-aaaaaaaaaaaaaaaaaaaaaa\n";
         let e = parse(big, &Limits::default().with_max_line_bytes(10)).unwrap_err();
-        assert!(matches!(e, ParseError::LimitExceeded { limit: Limit::LineBytes, .. }));
+        assert!(matches!(
+            e,
+            ParseError::LimitExceeded {
+                limit: Limit::LineBytes,
+                ..
+            }
+        ));
         let e = parse(big, &Limits::default().with_max_input_bytes(10)).unwrap_err();
-        assert!(matches!(e, ParseError::LimitExceeded { limit: Limit::InputBytes, .. }));
+        assert!(matches!(
+            e,
+            ParseError::LimitExceeded {
+                limit: Limit::InputBytes,
+                ..
+            }
+        ));
         let two = b"--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n--- a/y\n+++ b/y\n@@ -1 +1 @@\n-a\n+b\n";
         let e = parse(two, &Limits::default().with_max_files(1)).unwrap_err();
-        assert!(matches!(e, ParseError::LimitExceeded { limit: Limit::Files, .. }));
+        assert!(matches!(
+            e,
+            ParseError::LimitExceeded {
+                limit: Limit::Files,
+                ..
+            }
+        ));
         let e = parse(two, &Limits::default().with_max_hunks(1)).unwrap_err();
-        assert!(matches!(e, ParseError::LimitExceeded { limit: Limit::Hunks, .. }));
+        assert!(matches!(
+            e,
+            ParseError::LimitExceeded {
+                limit: Limit::Hunks,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -113,7 +113,12 @@ mod tests {
 
     #[test]
     fn quote_round_trips() {
-        for p in [&b"plain/path.rs"[..], "\u{e4} b.txt".as_bytes(), b"tab\there", b"q\"\\\x7f\x01"] {
+        for p in [
+            &b"plain/path.rs"[..],
+            "\u{e4} b.txt".as_bytes(),
+            b"tab\there",
+            b"q\"\\\x7f\x01",
+        ] {
             let q = git_quote(p);
             if q.starts_with('"') {
                 assert_eq!(unquote(q.as_bytes()).unwrap().0, p);

@@ -102,15 +102,15 @@ fn summary_line(out: &mut String, f: &FilePatch) {
 }
 
 fn mode_change(out: &mut String, f: &FilePatch, name: Option<String>) {
-    if let (Some(o), Some(n)) = (f.old_mode(), f.new_mode()) {
-        if o != n {
-            match name {
-                Some(name) => {
-                    let _ = writeln!(out, " mode change {o} => {n} {name}");
-                }
-                None => {
-                    let _ = writeln!(out, " mode change {o} => {n}");
-                }
+    if let (Some(o), Some(n)) = (f.old_mode(), f.new_mode())
+        && o != n
+    {
+        match name {
+            Some(name) => {
+                let _ = writeln!(out, " mode change {o} => {n} {name}");
+            }
+            None => {
+                let _ = writeln!(out, " mode change {o} => {n}");
             }
         }
     }

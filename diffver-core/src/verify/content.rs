@@ -1,0 +1,227 @@
+//! Opaque and hostile content: binary data that cannot be scanned, control
+//! bytes, invalid UTF-8, lone carriage returns, and terminal escape sequences.
+
+use crate::diff::{Binary, Diff, FilePatch, Hunk, Line, LineKind, Span};
+use crate::finding::{Category, FindingBuilder, RuleMeta, Severity};
+
+pub(super) const BINARY: RuleMeta = RuleMeta {
+    id: "verify.binary-content",
+    title: "Binary content that cannot be scanned",
+    severity: Severity::Medium,
+    category: Category::OpaqueContent,
+    description: "A GIT binary patch or a `Binary files … differ` marker: the change cannot be read or scanned as text.",
+};
+
+pub(super) const BINARY_MALFORMED: RuleMeta = RuleMeta {
+    id: "verify.binary-malformed",
+    title: "Malformed GIT binary patch",
+    severity: Severity::High,
+    category: Category::Integrity,
+    description: "A binary patch whose data lines do not match their length prefixes, or with no data at all.",
+};
+
+pub(super) const CONTROL: RuleMeta = RuleMeta {
+    id: "verify.control-char",
+    title: "NUL or control character in an added line",
+    severity: Severity::Medium,
+    category: Category::OpaqueContent,
+    description: "Control bytes in text are invisible to reviewers and confuse tools; NUL makes many tools treat the file as binary.",
+};
+
+pub(super) const INVALID_UTF8: RuleMeta = RuleMeta {
+    id: "verify.invalid-utf8",
+    title: "Invalid UTF-8 in an added line",
+    severity: Severity::Low,
+    category: Category::OpaqueContent,
+    description: "Bytes that are not UTF-8 display differently in different tools and evade text rules.",
+};
+
+pub(super) const LONE_CR: RuleMeta = RuleMeta {
+    id: "verify.lone-cr",
+    title: "Carriage return inside an added line",
+    severity: Severity::High,
+    category: Category::OpaqueContent,
+    description: "A CR that does not end the line returns the terminal cursor to the line start, so what follows overwrites what came before: the shown line hides the real one.",
+};
+
+pub(super) const TERMINAL_ESCAPE: RuleMeta = RuleMeta {
+    id: "verify.terminal-escape",
+    title: "Terminal escape sequence in the diff",
+    severity: Severity::High,
+    category: Category::TerminalEscape,
+    description: "ESC, CSI, OSC or C1 control sequences can hide lines, rewrite text or set hyperlinks when a reviewer runs `git diff` in a terminal.",
+};
+
+pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
+    for f in diff.files() {
+        binary(diff, f, out);
+        for h in f.hunks() {
+            for line in h.lines() {
+                if line.kind() == LineKind::Added {
+                    added_line(diff, f, line, out);
+                }
+            }
+        }
+    }
+    terminal_escapes(diff, out);
+}
+
+fn binary(diff: &Diff<'_>, f: &FilePatch, out: &mut Vec<FindingBuilder>) {
+    let (span, malformed) = match f.binary() {
+        Binary::No => return,
+        Binary::Marker { span } => (*span, false),
+        Binary::Patch { forward, reverse } => {
+            let bad = !forward.well_formed
+                || forward.data.is_empty()
+                || reverse.as_ref().is_some_and(|r| !r.well_formed);
+            (forward.data, bad)
+        }
+    };
+    let span = if span.is_empty() {
+        f.header_span()
+    } else {
+        span
+    };
+    out.push(
+        FindingBuilder::new(
+            BINARY,
+            span,
+            "binary content: the change cannot be scanned as text",
+        )
+        .at_diff_line(diff, span)
+        .path(f.path())
+        .key(b"binary"),
+    );
+    if malformed {
+        out.push(
+            FindingBuilder::new(
+                BINARY_MALFORMED,
+                span,
+                "the binary patch's data lines are malformed or missing",
+            )
+            .at_diff_line(diff, span)
+            .path(f.path())
+            .key(b"binary-malformed"),
+        );
+    }
+}
+
+fn added_line(diff: &Diff<'_>, f: &FilePatch, line: &Line, out: &mut Vec<FindingBuilder>) {
+    let bytes = diff.line_bytes(line);
+    // Fast path: printable ASCII and tabs need no further look.
+    if bytes
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t')
+    {
+        return;
+    }
+    let body = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    let at = |rule: RuleMeta, col: usize, msg: String, key: &[u8]| {
+        FindingBuilder::new(rule, line.content_span(), msg)
+            .at_line(diff, line, Some(col))
+            .path(f.path())
+            .evidence(bytes)
+            .key(key)
+    };
+    if let Some(i) = body.iter().position(|&b| b == b'\r') {
+        out.push(at(
+            LONE_CR,
+            i,
+            "a carriage return inside the line lets the text after it overwrite the text before it in a terminal".to_owned(),
+            bytes,
+        ));
+    }
+    // ESC is reported by the terminal-escape check; form feed and vertical tab
+    // are old page-layout conventions in source files, worth a note only.
+    if let Some(i) = body
+        .iter()
+        .position(|&b| (b < 0x20 && b != b'\t' && b != 0x1b && b != b'\r') || b == 0x7f)
+    {
+        let b = body[i];
+        let (sev, name) = match b {
+            0 => (CONTROL.severity, "NUL".to_owned()),
+            0x0b | 0x0c => (Severity::Info, format!("control character 0x{b:02x}")),
+            _ => (CONTROL.severity, format!("control character 0x{b:02x}")),
+        };
+        out.push(at(CONTROL, i, format!("{name} in an added line"), &[b]).severity(sev));
+    }
+    if let Err(e) = std::str::from_utf8(body) {
+        let i = e.valid_up_to();
+        out.push(at(
+            INVALID_UTF8,
+            i,
+            format!(
+                "invalid UTF-8 byte 0x{:02x}",
+                body.get(i).copied().unwrap_or(0)
+            ),
+            bytes,
+        ));
+    }
+}
+
+/// Finds terminal control sequences anywhere in the input (hunk lines of every
+/// kind, hunk headings, headers, commit messages, garbage) and reports each
+/// affected line once.
+fn terminal_escapes(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
+    let input = diff.input();
+    let mut last_line_start = usize::MAX;
+    for i in memchr::memchr3_iter(0x1b, 0xc2, 0x9b, input) {
+        let what = match input[i] {
+            0x1b => match input.get(i + 1) {
+                Some(b'[') => "a CSI sequence (ESC [)",
+                Some(b']') => "an OSC sequence (ESC ])",
+                Some(b'P') => "a DCS sequence (ESC P)",
+                _ => "an ESC character",
+            },
+            0xc2 => match input.get(i + 1) {
+                Some(0x80..=0x9f) => "a C1 control character",
+                _ => continue,
+            },
+            // A raw 0x9b byte is an 8-bit CSI to terminals that accept it.
+            _ if i > 0 && (0xc0..=0xf4).contains(&input[i - 1]) => continue,
+            _ => "an 8-bit CSI byte (0x9b)",
+        };
+        let line_start = memchr::memrchr(b'\n', &input[..i]).map_or(0, |p| p + 1);
+        if line_start == last_line_start {
+            continue;
+        }
+        last_line_start = line_start;
+        let line_end = memchr::memchr(b'\n', &input[i..]).map_or(input.len(), |p| i + p);
+        let line_span = Span::new(line_start, line_end);
+        let msg = format!("{what} can hide or rewrite what a reviewer sees in a terminal");
+        let key = diff.bytes(line_span);
+        let b = match locate(diff, i) {
+            Some((f, line)) => FindingBuilder::new(TERMINAL_ESCAPE, line_span, msg)
+                .at_line(diff, line, Some(i - line.content_span().start))
+                .path(f.path()),
+            None => {
+                let file = diff
+                    .files()
+                    .iter()
+                    .find(|f| f.span().start <= i && i < f.span().end);
+                FindingBuilder::new(TERMINAL_ESCAPE, line_span, msg)
+                    .at_diff_line(diff, line_span)
+                    .path(file.and_then(FilePatch::path))
+            }
+        };
+        out.push(b.evidence(key).key(key));
+    }
+}
+
+/// The hunk line containing input offset `at`, if any.
+fn locate<'d>(diff: &'d Diff<'_>, at: usize) -> Option<(&'d FilePatch, &'d Line)> {
+    let files = diff.files();
+    let fi = files
+        .partition_point(|f| f.span().start <= at)
+        .checked_sub(1)?;
+    let f = &files[fi];
+    let hunks: &[Hunk] = f.hunks();
+    let hi = hunks
+        .partition_point(|h| h.header_span().start <= at)
+        .checked_sub(1)?;
+    let lines = hunks[hi].lines();
+    let li = lines.partition_point(|l| l.offset() <= at).checked_sub(1)?;
+    let line = &lines[li];
+    let content = line.content_span();
+    (at >= content.start && at <= content.end).then_some((f, line))
+}
