@@ -28,48 +28,41 @@ pub fn numstat(diff: &Diff<'_>) -> String {
 
 /// Creations, deletions, renames, copies, rewrites and mode changes, in the
 /// format of `git apply --summary`.
-pub fn summary(diff: &Diff<'_>) -> String {
-    let mut out = String::new();
+///
+/// Git writes these names raw, unquoted, so the result is bytes: a path may
+/// hold any byte but NUL and `/`. Escape it before showing it on a terminal.
+pub fn summary(diff: &Diff<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
     for f in diff.files() {
         summary_line(&mut out, f);
     }
     out
 }
 
-fn summary_line(out: &mut String, f: &FilePatch) {
-    let quoted = |p: Option<&super::PatchPath>| p.map(|p| p.git_quoted()).unwrap_or_default();
+fn summary_line(out: &mut Vec<u8>, f: &FilePatch) {
+    let raw = |p: Option<&super::PatchPath>| p.map(|p| p.as_bytes().to_vec()).unwrap_or_default();
+    let mode_line = |out: &mut Vec<u8>, verb: &str, mode: Option<super::Mode>, name: Vec<u8>| {
+        match mode {
+            Some(m) => out.extend_from_slice(format!(" {verb} mode {m} ").as_bytes()),
+            None => out.extend_from_slice(format!(" {verb} ").as_bytes()),
+        }
+        out.extend_from_slice(&name);
+        out.push(b'\n');
+    };
     match f.op() {
-        FileOp::Add => {
-            match f.new_mode() {
-                Some(m) => {
-                    let _ = write!(out, " create mode {m} ");
-                }
-                None => out.push_str(" create "),
-            }
-            out.push_str(&quoted(f.new_path()));
-            out.push('\n');
-        }
-        FileOp::Delete => {
-            match f.old_mode() {
-                Some(m) => {
-                    let _ = write!(out, " delete mode {m} ");
-                }
-                None => out.push_str(" delete "),
-            }
-            out.push_str(&quoted(f.old_path()));
-            out.push('\n');
-        }
+        FileOp::Add => mode_line(out, "create", f.new_mode(), raw(f.new_path())),
+        FileOp::Delete => mode_line(out, "delete", f.old_mode(), raw(f.old_path())),
         FileOp::Rename { similarity } | FileOp::Copy { similarity } => {
             let verb = if matches!(f.op(), FileOp::Rename { .. }) {
                 "rename"
             } else {
                 "copy"
             };
-            let old = f.old_path().map(|p| p.as_bytes()).unwrap_or_default();
-            let new = f.new_path().map(|p| p.as_bytes()).unwrap_or_default();
+            let old = raw(f.old_path());
+            let new = raw(f.new_path());
             // Common prefix up to and including its last '/'.
             let mut common = 0;
-            for (i, (a, b)) in old.iter().zip(new).enumerate() {
+            for (i, (a, b)) in old.iter().zip(&new).enumerate() {
                 if a != b {
                     break;
                 }
@@ -78,40 +71,42 @@ fn summary_line(out: &mut String, f: &FilePatch) {
                 }
             }
             let score = similarity.unwrap_or(0);
-            let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            out.extend_from_slice(format!(" {verb} ").as_bytes());
             if common > 0 {
-                let _ = writeln!(
-                    out,
-                    " {verb} {}{{{} => {}}} ({score}%)",
-                    lossy(&old[..common]),
-                    lossy(&old[common..]),
-                    lossy(&new[common..])
-                );
+                out.extend_from_slice(&old[..common]);
+                out.push(b'{');
+                out.extend_from_slice(&old[common..]);
+                out.extend_from_slice(b" => ");
+                out.extend_from_slice(&new[common..]);
+                out.push(b'}');
             } else {
-                let _ = writeln!(out, " {verb} {} => {} ({score}%)", lossy(old), lossy(new));
+                out.extend_from_slice(&old);
+                out.extend_from_slice(b" => ");
+                out.extend_from_slice(&new);
             }
+            out.extend_from_slice(format!(" ({score}%)\n").as_bytes());
             mode_change(out, f, None);
         }
         FileOp::Modify => {
             if let Some(score) = f.dissimilarity() {
-                let _ = writeln!(out, " rewrite {} ({score}%)", quoted(f.new_path()));
+                out.extend_from_slice(b" rewrite ");
+                out.extend_from_slice(&raw(f.new_path()));
+                out.extend_from_slice(format!(" ({score}%)\n").as_bytes());
             }
-            mode_change(out, f, Some(quoted(f.new_path())));
+            mode_change(out, f, Some(raw(f.new_path())));
         }
     }
 }
 
-fn mode_change(out: &mut String, f: &FilePatch, name: Option<String>) {
+fn mode_change(out: &mut Vec<u8>, f: &FilePatch, name: Option<Vec<u8>>) {
     if let (Some(o), Some(n)) = (f.old_mode(), f.new_mode())
         && o != n
     {
-        match name {
-            Some(name) => {
-                let _ = writeln!(out, " mode change {o} => {n} {name}");
-            }
-            None => {
-                let _ = writeln!(out, " mode change {o} => {n}");
-            }
+        out.extend_from_slice(format!(" mode change {o} => {n}").as_bytes());
+        if let Some(name) = name {
+            out.push(b' ');
+            out.extend_from_slice(&name);
         }
+        out.push(b'\n');
     }
 }
