@@ -173,7 +173,7 @@ fn one_file(
                 None => {
                     out.push(note(
                         BASE_MISSING,
-                        format!("no base content for {:?}", path.display()),
+                        format!("no base content for \"{}\"", path.display()),
                     ));
                     return None;
                 }
@@ -285,7 +285,7 @@ fn apply(diff: &Diff<'_>, f: &FilePatch, pre: &[u8]) -> Result<Vec<u8>, (Option<
                     if !matches {
                         let shown = actual.map_or_else(
                             || "end of file".to_owned(),
-                            |a| format!("{:?}", crate::text::escape_for_display(a)),
+                            |a| format!("\"{}\"", crate::text::escape_for_display(a)),
                         );
                         return Err((
                             Some(line.offset()),

@@ -131,19 +131,18 @@ fn added_line(diff: &Diff<'_>, f: &FilePatch, line: &Line, out: &mut Vec<Finding
             bytes,
         ));
     }
-    // ESC is reported by the terminal-escape check; form feed and vertical tab
-    // are old page-layout conventions in source files, worth a note only.
-    if let Some(i) = body
-        .iter()
-        .position(|&b| (b < 0x20 && b != b'\t' && b != 0x1b && b != b'\r') || b == 0x7f)
-    {
+    // ESC is reported by the terminal-escape check, CR by lone-cr; form feed
+    // and vertical tab are page-layout conventions in old source files.
+    let is_control =
+        |b: u8| (b < 0x20 && !matches!(b, b'\t' | 0x1b | b'\r' | 0x0b | 0x0c)) || b == 0x7f;
+    if let Some(i) = body.iter().position(|&b| is_control(b)) {
         let b = body[i];
-        let (sev, name) = match b {
-            0 => (CONTROL.severity, "NUL".to_owned()),
-            0x0b | 0x0c => (Severity::Info, format!("control character 0x{b:02x}")),
-            _ => (CONTROL.severity, format!("control character 0x{b:02x}")),
+        let name = if b == 0 {
+            "NUL".to_owned()
+        } else {
+            format!("control character 0x{b:02x}")
         };
-        out.push(at(CONTROL, i, format!("{name} in an added line"), &[b]).severity(sev));
+        out.push(at(CONTROL, i, format!("{name} in an added line"), &[b]));
     }
     if let Err(e) = std::str::from_utf8(body) {
         let i = e.valid_up_to();

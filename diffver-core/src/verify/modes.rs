@@ -97,7 +97,7 @@ pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
                 let verb = if was_link { "retargeted" } else { "created" };
                 out.push(base(
                     SYMLINK,
-                    format!("symlink {verb}, pointing to {shown:?}"),
+                    format!("symlink {verb}, pointing to \"{shown}\""),
                     &target,
                 ));
                 let link = f.new_path().map(|p| p.as_bytes()).unwrap_or_default();
@@ -105,7 +105,7 @@ pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
                     out.push(
                         base(
                             SYMLINK_ESCAPE,
-                            format!("symlink target {shown:?} {why}"),
+                            format!("symlink target \"{shown}\" {why}"),
                             &target,
                         )
                         .evidence(&target),

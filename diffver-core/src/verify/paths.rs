@@ -86,14 +86,18 @@ pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
         if let Some(p) = f.new_path() {
             let key = collision_key(p.as_bytes());
             match seen.get(&key) {
-                Some(other) if *other != p => out.push(
-                    report(diff, p, COLLISION, span, format!(
-                        "{:?} and {:?} are the same file on case-insensitive or normalizing filesystems",
-                        other.display(),
-                        p.display()
-                    ))
-                    .key(key.as_bytes()),
-                ),
+                Some(other) if *other != p => {
+                    let (a, b) = (other.display(), p.display());
+                    let how = if a == b {
+                        "they differ only in Unicode normalization, and"
+                    } else {
+                        "they"
+                    };
+                    let msg = format!(
+                        "\"{a}\" and \"{b}\" collide: {how} are the same file on case-insensitive or normalizing filesystems"
+                    );
+                    out.push(report(diff, p, COLLISION, span, msg).key(key.as_bytes()));
+                }
                 Some(_) => {}
                 None => {
                     seen.insert(key, p);
@@ -165,26 +169,26 @@ fn one_path(diff: &Diff<'_>, p: &PatchPath, span: Span, out: &mut Vec<FindingBui
             && b[1] == b':'
             && (b[2] == b'/' || b[2] == b'\\'))
     {
-        push(ABSOLUTE, format!("{shown:?} is an absolute path"));
+        push(ABSOLUTE, format!("\"{shown}\" is an absolute path"));
     }
     let components: Vec<&[u8]> = b.split(|&c| c == b'/' || c == b'\\').collect();
     if components.iter().any(|c| *c == b"..") {
         push(
             TRAVERSAL,
-            format!("{shown:?} climbs out of the repository with `..`"),
+            format!("\"{shown}\" climbs out of the repository with `..`"),
         );
     }
     if components.iter().any(|c| is_git_dir(c)) {
         push(
             GIT_DIR,
-            format!("{shown:?} writes inside the repository's .git directory"),
+            format!("\"{shown}\" writes inside the repository's .git directory"),
         );
     }
     if b.iter().any(|&c| c < 0x20 || c == 0x7f) {
-        push(CONTROL, format!("{shown:?} contains a control character"));
+        push(CONTROL, format!("\"{shown}\" contains a control character"));
     }
     if b.contains(&b'\\') {
-        push(BACKSLASH, format!("{shown:?} contains a backslash"));
+        push(BACKSLASH, format!("\"{shown}\" contains a backslash"));
     }
     let windows_bad = components.iter().any(|c| {
         is_reserved_windows_name(c)
@@ -194,7 +198,7 @@ fn one_path(diff: &Diff<'_>, p: &PatchPath, span: Span, out: &mut Vec<FindingBui
     if windows_bad {
         push(
             WINDOWS,
-            format!("{shown:?} is reserved or unsafe on Windows"),
+            format!("\"{shown}\" is reserved or unsafe on Windows"),
         );
     }
     if let Ok(s) = std::str::from_utf8(b)
@@ -208,13 +212,13 @@ fn one_path(diff: &Diff<'_>, p: &PatchPath, span: Span, out: &mut Vec<FindingBui
             };
             push(
                 DECEPTIVE,
-                format!("{shown:?} contains {what} (U+{:04X})", c as u32),
+                format!("\"{shown}\" contains {what} (U+{:04X})", c as u32),
             );
         } else if let Some(comp) = s.split('/').find(|c| confusable_component(c)) {
             push(
                 DECEPTIVE,
                 format!(
-                    "{shown:?} has a component ({:?}) that mixes scripts or imitates ASCII",
+                    "\"{shown}\" has a component (\"{}\") that mixes scripts or imitates ASCII",
                     crate::text::escape_for_display(comp.as_bytes())
                 ),
             );

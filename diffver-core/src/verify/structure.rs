@@ -220,7 +220,7 @@ fn inconsistent_paths(diff: &Diff<'_>, f: &FilePatch, out: &mut Vec<FindingBuild
             report(
                 span,
                 format!(
-                    "the {what} header names {:?} but the file is {:?}",
+                    "the {what} header names \"{}\" but the file is \"{}\"",
                     a.unwrap_or_default(),
                     b.unwrap_or_default()
                 ),
