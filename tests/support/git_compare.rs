@@ -2,7 +2,7 @@
 //! commit, shared by `tests/git_differential.rs` and
 //! `examples/git_differential.rs`.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::io::Write as _;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! files, non-ASCII and space-containing names, CRLF files, and files without
 //! a trailing newline.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::path::Path;
 

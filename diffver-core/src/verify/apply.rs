@@ -163,7 +163,6 @@ fn one_file(
         }
         return None;
     }
-    let format = object_format(f);
     let pre: &[u8] = match f.op() {
         FileOp::Add => &[],
         _ => {
@@ -180,28 +179,47 @@ fn one_file(
             }
         }
     };
-    if let Some(ix) = f.index()
-        && f.op() != FileOp::Add
-        && !is_zero(&ix.old)
+    let applied = apply(diff, f, pre);
+    let post = applied.as_ref().ok().filter(|_| f.op() != FileOp::Delete);
+    // The object format: 64-digit ids say SHA-256. An abbreviated id does not
+    // say, so the format whose ids match is taken (SHA-1 when neither does).
+    let ids = f.index();
+    let pre_ok = |fmt| match ids {
+        Some(ix) if f.op() != FileOp::Add && !is_zero(&ix.old) => {
+            git_blob_id(pre, fmt).starts_with(&ix.old)
+        }
+        _ => true,
+    };
+    let post_ok = |fmt| match (ids, post) {
+        (Some(ix), Some(post)) if !is_zero(&ix.new) => git_blob_id(post, fmt).starts_with(&ix.new),
+        _ => true,
+    };
+    let format = match object_format(f) {
+        ObjectFormat::Sha256 => ObjectFormat::Sha256,
+        ObjectFormat::Sha1 => [ObjectFormat::Sha1, ObjectFormat::Sha256]
+            .into_iter()
+            .find(|&fmt| pre_ok(fmt) && post_ok(fmt))
+            .unwrap_or(ObjectFormat::Sha1),
+    };
+    if let Some(ix) = ids
+        && !pre_ok(format)
     {
         let actual = git_blob_id(pre, format);
-        if !actual.starts_with(&ix.old) {
-            out.push(
-                note(
-                    INDEX_MISMATCH,
-                    format!(
-                        "the index line names pre-image blob {} but the base file is {actual}",
-                        ix.old
-                    ),
-                )
-                .key(format!("pre:{}", ix.old)),
-            );
-        }
+        out.push(
+            note(
+                INDEX_MISMATCH,
+                format!(
+                    "the index line names pre-image blob {} but the base file is {actual}",
+                    ix.old
+                ),
+            )
+            .key(format!("pre:{}", ix.old)),
+        );
     }
-    let post = match apply(diff, f, pre) {
+    let post = match &applied {
         Ok(post) => post,
         Err((line_offset, msg)) => {
-            let mut b = FindingBuilder::new(APPLY_FAILED, header, msg).path(f.path());
+            let mut b = FindingBuilder::new(APPLY_FAILED, header, msg.clone()).path(f.path());
             b = match line_offset.and_then(|o| find_line(f, o)) {
                 Some(l) => b.at_line(diff, l, None).evidence(diff.line_bytes(l)),
                 None => b.at_diff_line(diff, header),
@@ -213,10 +231,9 @@ fn one_file(
     if f.op() == FileOp::Delete {
         return None;
     }
-    let blob_id = git_blob_id(&post, format);
-    if let Some(ix) = f.index()
-        && !is_zero(&ix.new)
-        && !blob_id.starts_with(&ix.new)
+    let blob_id = git_blob_id(post, format);
+    if let Some(ix) = ids
+        && !post_ok(format)
     {
         out.push(
             note(
@@ -232,7 +249,7 @@ fn one_file(
     Some(PostImage {
         path: f.new_path()?.clone(),
         blob_id,
-        sha256: crate::hex(&Sha256::digest(&post)),
+        sha256: crate::hex(&Sha256::digest(post)),
         size: post.len(),
     })
 }
