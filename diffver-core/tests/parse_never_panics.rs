@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use diffver_core::diff::{Diff, LineKind, Limits, ParseError, parse};
+use diffver_core::diff::{Diff, Limits, LineKind, ParseError, parse};
 use diffver_core::verify::{Options, verify};
 use proptest::prelude::*;
 
@@ -29,7 +29,10 @@ fn seeds() -> Vec<Vec<u8>> {
 }
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(3000)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3000)
 }
 
 /// Checks the model's invariants.
@@ -68,7 +71,13 @@ fn check_model(d: &Diff<'_>) {
 }
 
 fn exercise(input: &[u8]) {
-    for limits in [Limits::default(), Limits::default().with_max_files(3).with_max_hunks(4).with_max_line_bytes(40)] {
+    for limits in [
+        Limits::default(),
+        Limits::default()
+            .with_max_files(3)
+            .with_max_hunks(4)
+            .with_max_line_bytes(40),
+    ] {
         match parse(input, &limits) {
             Ok(d) => {
                 check_model(&d);
@@ -84,7 +93,11 @@ fn exercise(input: &[u8]) {
                 let r1 = verify(&d, &Options::default());
                 let r2 = verify(&d, &Options::default().with_base(&base));
                 let again = verify(&d, &Options::default());
-                assert_eq!(r1.findings(), again.findings(), "verification is deterministic");
+                assert_eq!(
+                    r1.findings(),
+                    again.findings(),
+                    "verification is deterministic"
+                );
                 let _ = r2;
             }
             Err(ParseError::LimitExceeded { .. } | ParseError::CombinedDiff { .. }) => {}
@@ -150,8 +163,14 @@ fn apply(mut s: Vec<u8>, edits: &[Edit]) -> Vec<u8> {
             }
             Edit::DuplicateLine(p) if n > 0 => {
                 let p = p % n;
-                let start = s[..p].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                let end = s[p..].iter().position(|&b| b == b'\n').map_or(n, |i| p + i + 1);
+                let start = s[..p]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
+                let end = s[p..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(n, |i| p + i + 1);
                 let line = s[start..end].to_vec();
                 s.splice(end..end, line);
             }
