@@ -248,11 +248,12 @@ impl FindingBuilder {
     }
 
     /// Points the finding at a line of the diff text itself (headers etc.).
-    pub fn at_diff_line(mut self, diff: &Diff<'_>, span: Span) -> FindingBuilder {
-        let before = diff.input().get(..span.start).unwrap_or(&[]);
-        let n = memchr::memchr_iter(b'\n', before).count() + 1;
+    ///
+    /// The line number is resolved when the findings are sealed by [`finish`],
+    /// in one pass over the input for all findings.
+    pub fn at_diff_line(mut self, span: Span) -> FindingBuilder {
         self.location.side = Side::Diff;
-        self.location.line = u32::try_from(n).ok();
+        self.location.line = None;
         self.location.span = span;
         self
     }
@@ -282,8 +283,26 @@ impl FindingBuilder {
     }
 }
 
-/// Seals findings: sorts them into their total order and computes fingerprints.
-pub fn finish(mut drafts: Vec<FindingBuilder>) -> Vec<Finding> {
+/// Gives every `Side::Diff` finding the 1-based line number of its span's
+/// start, counting newlines once for all of them.
+fn resolve_diff_lines(input: &[u8], drafts: &mut [FindingBuilder]) {
+    let mut order: Vec<usize> = (0..drafts.len())
+        .filter(|&i| drafts[i].location.side == Side::Diff)
+        .collect();
+    order.sort_by_key(|&i| drafts[i].location.span.start);
+    let (mut pos, mut line) = (0usize, 1u64);
+    for i in order {
+        let at = drafts[i].location.span.start.min(input.len());
+        line += memchr::memchr_iter(b'\n', &input[pos..at]).count() as u64;
+        pos = at;
+        drafts[i].location.line = u32::try_from(line).ok();
+    }
+}
+
+/// Seals findings: resolves diff line numbers, sorts the findings into their
+/// total order and computes fingerprints.
+pub fn finish(diff: &Diff<'_>, mut drafts: Vec<FindingBuilder>) -> Vec<Finding> {
+    resolve_diff_lines(diff.input(), &mut drafts);
     drafts.sort_by(|a, b| {
         (&a.location.path, a.location.span, a.rule.id, &a.message).cmp(&(
             &b.location.path,

@@ -18,6 +18,13 @@ pub(crate) fn read(path: Option<&Path>, max: usize) -> anyhow::Result<(String, V
     match path {
         Some(p) if p.as_os_str() != "-" => {
             let f = std::fs::File::open(p).with_context(|| format!("cannot open {name}"))?;
+            // Size the buffer once: growing it by doubling would hold two copies.
+            if let Ok(m) = f.metadata() {
+                let want = usize::try_from(m.len())
+                    .unwrap_or(usize::MAX)
+                    .min(max.saturating_add(1));
+                buf.reserve_exact(want);
+            }
             f.take(limit)
                 .read_to_end(&mut buf)
                 .with_context(|| format!("cannot read {name}"))?;

@@ -781,6 +781,12 @@ impl<'a> Parser<'a, '_> {
             });
             pos = next;
         }
+        // The capacity was the header's upper bound (old + new); a hunk with
+        // context uses less. Give the rest back: the model must stay small
+        // next to the input.
+        if lines.capacity() - lines.len() > lines.len() / 8 {
+            lines.shrink_to_fit();
+        }
         f.hunks.push(Hunk {
             header: Span::new(header.start, header.end),
             old,

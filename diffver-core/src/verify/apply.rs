@@ -142,7 +142,7 @@ fn one_file(
     let header = f.header_span();
     let note = |rule: RuleMeta, msg: String| {
         FindingBuilder::new(rule, header, msg)
-            .at_diff_line(diff, header)
+            .at_diff_line(header)
             .path(f.path())
             .key(rule.id)
     };
@@ -222,7 +222,7 @@ fn one_file(
             let mut b = FindingBuilder::new(APPLY_FAILED, header, msg.clone()).path(f.path());
             b = match line_offset.and_then(|o| find_line(f, o)) {
                 Some(l) => b.at_line(diff, l, None).evidence(diff.line_bytes(l)),
-                None => b.at_diff_line(diff, header),
+                None => b.at_diff_line(header),
             };
             out.push(b.key(APPLY_FAILED.id));
             return None;

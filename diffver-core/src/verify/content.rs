@@ -54,7 +54,7 @@ pub(super) const TERMINAL_ESCAPE: RuleMeta = RuleMeta {
 
 pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
     for f in diff.files() {
-        binary(diff, f, out);
+        binary(f, out);
         for h in f.hunks() {
             for line in h.lines() {
                 if line.kind() == LineKind::Added {
@@ -66,7 +66,7 @@ pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
     terminal_escapes(diff, out);
 }
 
-fn binary(diff: &Diff<'_>, f: &FilePatch, out: &mut Vec<FindingBuilder>) {
+fn binary(f: &FilePatch, out: &mut Vec<FindingBuilder>) {
     let (span, malformed) = match f.binary() {
         Binary::No => return,
         Binary::Marker { span } => (*span, false),
@@ -88,7 +88,7 @@ fn binary(diff: &Diff<'_>, f: &FilePatch, out: &mut Vec<FindingBuilder>) {
             span,
             "binary content: the change cannot be scanned as text",
         )
-        .at_diff_line(diff, span)
+        .at_diff_line(span)
         .path(f.path())
         .key(b"binary"),
     );
@@ -99,7 +99,7 @@ fn binary(diff: &Diff<'_>, f: &FilePatch, out: &mut Vec<FindingBuilder>) {
                 span,
                 "the binary patch's data lines are malformed or missing",
             )
-            .at_diff_line(diff, span)
+            .at_diff_line(span)
             .path(f.path())
             .key(b"binary-malformed"),
         );
@@ -199,7 +199,7 @@ fn terminal_escapes(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
                     .iter()
                     .find(|f| f.span().start <= i && i < f.span().end);
                 FindingBuilder::new(TERMINAL_ESCAPE, line_span, msg)
-                    .at_diff_line(diff, line_span)
+                    .at_diff_line(line_span)
                     .path(file.and_then(FilePatch::path))
             }
         };

@@ -108,7 +108,7 @@ pub fn verify(diff: &Diff<'_>, options: &Options<'_>) -> Report {
     content::check(diff, &mut out);
     let post_images = apply::check(diff, options.base, &mut out);
     Report {
-        findings: finish(out),
+        findings: finish(diff, out),
         post_images,
     }
 }

@@ -77,7 +77,7 @@ pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
         let span = mode_span(diff, f);
         let base = |rule: RuleMeta, msg: String, key: &[u8]| {
             FindingBuilder::new(rule, span, msg)
-                .at_diff_line(diff, span)
+                .at_diff_line(span)
                 .path(f.path())
                 .evidence(diff.bytes(span))
                 .key(key)

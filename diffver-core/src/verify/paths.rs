@@ -81,7 +81,7 @@ pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
         let mut paths: Vec<&PatchPath> = f.old_path().into_iter().chain(f.new_path()).collect();
         paths.dedup();
         for p in paths {
-            one_path(diff, p, span, out);
+            one_path(p, span, out);
         }
         if let Some(p) = f.new_path() {
             let key = collision_key(p.as_bytes());
@@ -96,7 +96,7 @@ pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
                     let msg = format!(
                         "\"{a}\" and \"{b}\" collide: {how} are the same file on case-insensitive or normalizing filesystems"
                     );
-                    out.push(report(diff, p, COLLISION, span, msg).key(key.as_bytes()));
+                    out.push(report(p, COLLISION, span, msg).key(key.as_bytes()));
                 }
                 Some(_) => {}
                 None => {
@@ -115,15 +115,9 @@ fn collision_key(p: &[u8]) -> String {
         .collect()
 }
 
-fn report(
-    diff: &Diff<'_>,
-    p: &PatchPath,
-    rule: RuleMeta,
-    span: Span,
-    msg: String,
-) -> FindingBuilder {
+fn report(p: &PatchPath, rule: RuleMeta, span: Span, msg: String) -> FindingBuilder {
     FindingBuilder::new(rule, span, msg)
-        .at_diff_line(diff, span)
+        .at_diff_line(span)
         .path(Some(p))
         .evidence(p.as_bytes())
         .key(p.as_bytes())
@@ -158,9 +152,9 @@ fn is_git_dir(component: &[u8]) -> bool {
     c.eq_ignore_ascii_case(b".git") || c.eq_ignore_ascii_case(b"git~1")
 }
 
-fn one_path(diff: &Diff<'_>, p: &PatchPath, span: Span, out: &mut Vec<FindingBuilder>) {
+fn one_path(p: &PatchPath, span: Span, out: &mut Vec<FindingBuilder>) {
     let b = p.as_bytes();
-    let mut push = |rule: RuleMeta, msg: String| out.push(report(diff, p, rule, span, msg));
+    let mut push = |rule: RuleMeta, msg: String| out.push(report(p, rule, span, msg));
     let shown = p.display();
     if b.first() == Some(&b'/')
         || b.starts_with(b"\\\\")

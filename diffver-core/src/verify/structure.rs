@@ -74,7 +74,7 @@ pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
         };
         out.push(
             FindingBuilder::new(GARBAGE, seg.span, msg)
-                .at_diff_line(diff, seg.span)
+                .at_diff_line(seg.span)
                 .path(path)
                 .severity(sev)
                 .evidence(text)
@@ -96,7 +96,7 @@ fn hunks(diff: &Diff<'_>, f: &FilePatch, out: &mut Vec<FindingBuilder>) {
             );
             out.push(
                 FindingBuilder::new(HUNK_COUNT_MISMATCH, h.header_span(), msg)
-                    .at_diff_line(diff, h.header_span())
+                    .at_diff_line(h.header_span())
                     .path(f.path())
                     .evidence(header)
                     .key(format!("{}:{}:{}:{}", o.count, n.count, bo, bn)),
@@ -116,7 +116,7 @@ fn hunks(diff: &Diff<'_>, f: &FilePatch, out: &mut Vec<FindingBuilder>) {
                 "hunk starts before the end of the previous hunk (out of order or overlapping)";
             out.push(
                 FindingBuilder::new(HUNK_ORDER, h.header_span(), msg)
-                    .at_diff_line(diff, h.header_span())
+                    .at_diff_line(h.header_span())
                     .path(f.path())
                     .evidence(header)
                     .key(header),
@@ -167,7 +167,7 @@ fn missing_hunks(diff: &Diff<'_>, f: &FilePatch, out: &mut Vec<FindingBuilder>) 
                 f.header_span(),
                 "the headers say the content changes, but the diff carries no hunks",
             )
-            .at_diff_line(diff, f.header_span())
+            .at_diff_line(f.header_span())
             .path(f.path())
             .evidence(first_line(diff.bytes(f.header_span())))
             .key(diff.bytes(f.header_span())),
@@ -188,7 +188,7 @@ fn inconsistent_paths(diff: &Diff<'_>, f: &FilePatch, out: &mut Vec<FindingBuild
         let span = span.unwrap_or(f.header_span());
         out.push(
             FindingBuilder::new(INCONSISTENT_PATHS, span, msg)
-                .at_diff_line(diff, span)
+                .at_diff_line(span)
                 .path(f.path())
                 .evidence(first_line(diff.bytes(span)))
                 .key(diff.bytes(span)),

@@ -1,0 +1,119 @@
+//! Builds a large, realistic diff from the crate sources under
+//! `~/.cargo/registry/src` (real code written by others): two of every three
+//! files become "add file" patches, the third a modification with hunks of
+//! context, removed and added lines, like a large refactoring PR.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+fn sources(root: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            sources(&p, out);
+        } else if p
+            .extension()
+            .is_some_and(|e| e == "rs" || e == "md" || e == "toml" || e == "py")
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// The registry's source directory.
+pub fn registry_src() -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo")
+        });
+    home.join("registry/src")
+}
+
+/// A diff of at least `min_bytes` (cycling over the sources with a new path
+/// prefix each pass if they are too few).
+pub fn build(min_bytes: usize) -> Vec<u8> {
+    let mut files = Vec::new();
+    sources(&registry_src(), &mut files);
+    assert!(
+        !files.is_empty(),
+        "no sources under {}",
+        registry_src().display()
+    );
+    let mut out = Vec::with_capacity(min_bytes + (1 << 20));
+    let mut pass = 0;
+    while out.len() < min_bytes {
+        for (i, p) in files.iter().enumerate() {
+            let Ok(text) = std::fs::read(p) else { continue };
+            if text.is_empty() || text.contains(&0) {
+                continue;
+            }
+            let rel = p
+                .strip_prefix(registry_src())
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned();
+            let rel = format!("pass{pass}/{rel}");
+            let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+            if i % 3 == 2 && lines.len() > 20 {
+                modification(&mut out, &rel, &lines);
+            } else {
+                addition(&mut out, &rel, &lines);
+            }
+            if out.len() >= min_bytes {
+                break;
+            }
+        }
+        pass += 1;
+    }
+    out
+}
+
+fn addition(out: &mut Vec<u8>, rel: &str, lines: &[&[u8]]) {
+    let _ = write!(
+        out,
+        "diff --git a/{rel} b/{rel}\nnew file mode 100644\nindex 0000000..1234567\n--- /dev/null\n+++ b/{rel}\n@@ -0,0 +1,{} @@\n",
+        lines.len()
+    );
+    for l in lines {
+        out.push(b'+');
+        out.extend_from_slice(l);
+        if !l.ends_with(b"\n") {
+            out.extend_from_slice(b"\n\\ No newline at end of file\n");
+        }
+    }
+}
+
+/// Every tenth line is rewritten, in hunks with three lines of context.
+fn modification(out: &mut Vec<u8>, rel: &str, lines: &[&[u8]]) {
+    let _ = write!(
+        out,
+        "diff --git a/{rel} b/{rel}\nindex 89abcde..fedcba9 100644\n--- a/{rel}\n+++ b/{rel}\n"
+    );
+    let mut at = 3;
+    while at + 4 < lines.len() {
+        let start = at - 3;
+        let _ = writeln!(out, "@@ -{},7 +{},7 @@", start + 1, start + 1);
+        for (k, l) in lines[start..start + 7].iter().enumerate() {
+            let l = l.strip_suffix(b"\n").unwrap_or(l);
+            if k == 3 {
+                out.push(b'-');
+                out.extend_from_slice(l);
+                out.extend_from_slice(b"\n+");
+                out.extend_from_slice(l);
+                out.extend_from_slice(b" // edited\n");
+            } else {
+                out.push(b' ');
+                out.extend_from_slice(l);
+                out.push(b'\n');
+            }
+        }
+        at += 10;
+    }
+}

@@ -1,0 +1,22 @@
+//! Writes the benchmark corpus (a large realistic diff built from the crate
+//! sources under `~/.cargo/registry/src`) to a file, for measuring the CLI:
+//!
+//! ```text
+//! cargo run --release --example make_corpus -- /tmp/big.diff 64
+//! /usr/bin/time -v target/release/diffver stat /tmp/big.diff > /dev/null
+//! ```
+
+#[path = "../benches/support/corpus.rs"]
+mod corpus;
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let path = args
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("usage: make_corpus OUT [MB]"))?;
+    let mb: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(64);
+    let diff = corpus::build(mb << 20);
+    std::fs::write(&path, &diff)?;
+    println!("wrote {} bytes to {path}", diff.len());
+    Ok(())
+}
