@@ -161,12 +161,12 @@ fn one_change() -> (tempfile::TempDir, Vec<u8>, BTreeMap<Vec<u8>, Vec<u8>>) {
     (dir, patch, base)
 }
 
-fn rule_ids(patch: &[u8], base: &BTreeMap<Vec<u8>, Vec<u8>>) -> Vec<&'static str> {
+fn rule_ids(patch: &[u8], base: &BTreeMap<Vec<u8>, Vec<u8>>) -> Vec<String> {
     let parsed = parse(patch, &Limits::default()).unwrap();
     verify(&parsed, &Options::default().with_base(base))
         .findings()
         .iter()
-        .map(|f| f.rule_id())
+        .map(|f| f.rule_id().to_owned())
         .collect()
 }
 

@@ -5,6 +5,7 @@
 //! severity, a primary location, a safe (escaped) evidence snippet, and a
 //! content-based fingerprint; and the list is in a total, deterministic order.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -62,6 +63,17 @@ pub enum Category {
     TerminalEscape,
     /// The diff does not apply to, or does not match, the base it claims.
     Apply,
+    /// Text that tries to steer an AI agent or reviewer.
+    PromptInjection,
+    /// Invisible or deceptive Unicode (bidi controls, zero-width and tag
+    /// characters, homoglyphs).
+    HiddenUnicode,
+    /// Credentials and keys.
+    Secret,
+    /// Injection into CI workflows (GitHub Actions).
+    CiInjection,
+    /// Code execution and supply-chain payloads.
+    CodeExec,
 }
 
 impl Category {
@@ -74,6 +86,59 @@ impl Category {
             Category::OpaqueContent => "opaque-content",
             Category::TerminalEscape => "terminal-escape",
             Category::Apply => "apply",
+            Category::PromptInjection => "prompt-injection",
+            Category::HiddenUnicode => "hidden-unicode",
+            Category::Secret => "secret",
+            Category::CiInjection => "ci-injection",
+            Category::CodeExec => "code-exec",
+        }
+    }
+
+    /// Every category, in order.
+    pub const ALL: [Category; 11] = [
+        Category::Integrity,
+        Category::PathSafety,
+        Category::ModeHazard,
+        Category::OpaqueContent,
+        Category::TerminalEscape,
+        Category::Apply,
+        Category::PromptInjection,
+        Category::HiddenUnicode,
+        Category::Secret,
+        Category::CiInjection,
+        Category::CodeExec,
+    ];
+
+    /// Parses a kebab-case name.
+    pub fn from_name(name: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// How sure a rule is that a match is a real problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Confidence {
+    /// Often a false positive; worth a look.
+    Low,
+    /// Usually right.
+    Medium,
+    /// Almost always right.
+    High,
+}
+
+impl Confidence {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
         }
     }
 }
@@ -121,11 +186,40 @@ pub struct RuleMeta {
     pub description: &'static str,
 }
 
+/// The identity of the rule a finding comes from: a built-in check's
+/// [`RuleMeta`], or a loaded rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRef {
+    /// Stable id.
+    pub id: Cow<'static, str>,
+    /// One-line title.
+    pub title: Cow<'static, str>,
+    /// Category.
+    pub category: Category,
+    /// Default severity.
+    pub severity: Severity,
+    /// Confidence.
+    pub confidence: Confidence,
+}
+
+impl From<RuleMeta> for RuleRef {
+    fn from(m: RuleMeta) -> RuleRef {
+        RuleRef {
+            id: Cow::Borrowed(m.id),
+            title: Cow::Borrowed(m.title),
+            category: m.category,
+            severity: m.severity,
+            confidence: Confidence::High,
+        }
+    }
+}
+
 /// One reported problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    rule: RuleMeta,
+    rule: RuleRef,
     severity: Severity,
+    decoding: Vec<&'static str>,
     message: String,
     location: Location,
     evidence: Option<String>,
@@ -134,13 +228,24 @@ pub struct Finding {
 
 impl Finding {
     /// The rule's stable id.
-    pub fn rule_id(&self) -> &'static str {
-        self.rule.id
+    pub fn rule_id(&self) -> &str {
+        &self.rule.id
     }
 
-    /// The rule's metadata.
-    pub fn rule(&self) -> &RuleMeta {
+    /// The rule's identity (id, title, category, default severity, confidence).
+    pub fn rule(&self) -> &RuleRef {
         &self.rule
+    }
+
+    /// How sure the rule is.
+    pub fn confidence(&self) -> Confidence {
+        self.rule.confidence
+    }
+
+    /// The decodings that revealed the match, outermost first (`["base64"]`);
+    /// empty when it matched the text as written.
+    pub fn decoding(&self) -> &[&'static str] {
+        &self.decoding
     }
 
     /// Severity (the rule's default unless the check raised it).
@@ -179,8 +284,9 @@ impl Finding {
 /// A finding under construction.
 #[derive(Debug, Clone)]
 pub struct FindingBuilder {
-    rule: RuleMeta,
+    rule: RuleRef,
     severity: Severity,
+    decoding: Vec<&'static str>,
     message: String,
     location: Location,
     evidence: Option<String>,
@@ -192,10 +298,12 @@ const EVIDENCE_BYTES: usize = 160;
 
 impl FindingBuilder {
     /// Starts a finding for `rule` at a span of the diff with no file or line.
-    pub fn new(rule: RuleMeta, span: Span, message: impl Into<String>) -> FindingBuilder {
+    pub fn new(rule: impl Into<RuleRef>, span: Span, message: impl Into<String>) -> FindingBuilder {
+        let rule = rule.into();
         FindingBuilder {
-            rule,
             severity: rule.severity,
+            rule,
+            decoding: Vec::new(),
             message: message.into(),
             location: Location {
                 path: None,
@@ -258,6 +366,34 @@ impl FindingBuilder {
         self
     }
 
+    /// Records the decodings that revealed the match, outermost first.
+    pub fn decoding(mut self, chain: &[&'static str]) -> FindingBuilder {
+        self.decoding = chain.to_vec();
+        self
+    }
+
+    /// Overrides where the finding points in the input (keeps line and column).
+    pub fn span(mut self, span: Span) -> FindingBuilder {
+        self.location.span = span;
+        self
+    }
+
+    /// Attaches evidence that is already safe to show (escaped and redacted).
+    pub fn safe_evidence(mut self, text: String) -> FindingBuilder {
+        self.evidence = Some(text);
+        self
+    }
+
+    /// The severity currently set.
+    pub fn current_severity(&self) -> Severity {
+        self.severity
+    }
+
+    /// The category of the rule.
+    pub fn category(&self) -> Category {
+        self.rule.category
+    }
+
     /// Raises or lowers the severity from the rule's default.
     pub fn severity(mut self, s: Severity) -> FindingBuilder {
         self.severity = s;
@@ -304,22 +440,22 @@ fn resolve_diff_lines(input: &[u8], drafts: &mut [FindingBuilder]) {
 pub fn finish(diff: &Diff<'_>, mut drafts: Vec<FindingBuilder>) -> Vec<Finding> {
     resolve_diff_lines(diff.input(), &mut drafts);
     drafts.sort_by(|a, b| {
-        (&a.location.path, a.location.span, a.rule.id, &a.message).cmp(&(
+        (&a.location.path, a.location.span, &a.rule.id, &a.message).cmp(&(
             &b.location.path,
             b.location.span,
-            b.rule.id,
+            &b.rule.id,
             &b.message,
         ))
     });
     drafts.dedup_by(|a, b| {
         a.rule.id == b.rule.id && a.location == b.location && a.message == b.message
     });
-    let mut seen: BTreeMap<(&'static str, Option<String>, Vec<u8>), u32> = BTreeMap::new();
+    let mut seen: BTreeMap<(Cow<'static, str>, Option<String>, Vec<u8>), u32> = BTreeMap::new();
     drafts
         .into_iter()
         .map(|d| {
             let slot = seen
-                .entry((d.rule.id, d.location.path.clone(), d.key.clone()))
+                .entry((d.rule.id.clone(), d.location.path.clone(), d.key.clone()))
                 .or_insert(0);
             let occurrence = *slot;
             *slot += 1;
@@ -334,6 +470,7 @@ pub fn finish(diff: &Diff<'_>, mut drafts: Vec<FindingBuilder>) -> Vec<Finding> 
             Finding {
                 rule: d.rule,
                 severity: d.severity,
+                decoding: d.decoding,
                 message: d.message,
                 location: d.location,
                 evidence: d.evidence,
