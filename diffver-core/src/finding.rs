@@ -366,6 +366,12 @@ impl FindingBuilder {
         self
     }
 
+    /// Replaces the message.
+    pub fn message(mut self, message: impl Into<String>) -> FindingBuilder {
+        self.message = message.into();
+        self
+    }
+
     /// Records the decodings that revealed the match, outermost first.
     pub fn decoding(mut self, chain: &[&'static str]) -> FindingBuilder {
         self.decoding = chain.to_vec();
@@ -450,7 +456,9 @@ pub fn finish(diff: &Diff<'_>, mut drafts: Vec<FindingBuilder>) -> Vec<Finding> 
     drafts.dedup_by(|a, b| {
         a.rule.id == b.rule.id && a.location == b.location && a.message == b.message
     });
-    let mut seen: BTreeMap<(Cow<'static, str>, Option<String>, Vec<u8>), u32> = BTreeMap::new();
+    // (rule id, path, content key) -> occurrences so far.
+    type Key = (Cow<'static, str>, Option<String>, Vec<u8>);
+    let mut seen: BTreeMap<Key, u32> = BTreeMap::new();
     drafts
         .into_iter()
         .map(|d| {

@@ -23,6 +23,8 @@
 
 pub mod diff;
 pub mod finding;
+pub mod rules;
+pub mod scan;
 pub mod text;
 pub mod verify;
 

@@ -102,13 +102,22 @@ impl Report {
 /// Runs every check over `diff`.
 pub fn verify(diff: &Diff<'_>, options: &Options<'_>) -> Report {
     let mut out: Vec<FindingBuilder> = Vec::new();
-    structure::check(diff, &mut out);
-    paths::check(diff, &mut out);
-    modes::check(diff, &mut out);
-    content::check(diff, &mut out);
-    let post_images = apply::check(diff, options.base, &mut out);
+    let post_images = verify_into(diff, options, &mut out);
     Report {
         findings: finish(diff, out),
         post_images,
     }
+}
+
+/// Runs every check, adding unsealed findings to `out`; returns the post-images.
+pub(crate) fn verify_into(
+    diff: &Diff<'_>,
+    options: &Options<'_>,
+    out: &mut Vec<FindingBuilder>,
+) -> Vec<PostImage> {
+    structure::check(diff, out);
+    paths::check(diff, out);
+    modes::check(diff, out);
+    content::check(diff, out);
+    apply::check(diff, options.base, out)
 }

@@ -1,0 +1,296 @@
+//! Hidden and deceptive Unicode: bidi controls (Trojan Source), invisible
+//! characters, tag-block smuggling, and identifiers that mix scripts.
+
+use unicode_security::MixedScript;
+
+use super::Hit;
+use crate::text::{is_bidi_control, is_deceptive_char};
+
+fn name(c: char) -> &'static str {
+    match c {
+        '\u{202A}' => "LEFT-TO-RIGHT EMBEDDING",
+        '\u{202B}' => "RIGHT-TO-LEFT EMBEDDING",
+        '\u{202C}' => "POP DIRECTIONAL FORMATTING",
+        '\u{202D}' => "LEFT-TO-RIGHT OVERRIDE",
+        '\u{202E}' => "RIGHT-TO-LEFT OVERRIDE",
+        '\u{2066}' => "LEFT-TO-RIGHT ISOLATE",
+        '\u{2067}' => "RIGHT-TO-LEFT ISOLATE",
+        '\u{2068}' => "FIRST STRONG ISOLATE",
+        '\u{2069}' => "POP DIRECTIONAL ISOLATE",
+        '\u{200E}' => "LEFT-TO-RIGHT MARK",
+        '\u{200F}' => "RIGHT-TO-LEFT MARK",
+        '\u{061C}' => "ARABIC LETTER MARK",
+        '\u{200B}' => "ZERO WIDTH SPACE",
+        '\u{200C}' => "ZERO WIDTH NON-JOINER",
+        '\u{200D}' => "ZERO WIDTH JOINER",
+        '\u{2060}' => "WORD JOINER",
+        '\u{FEFF}' => "ZERO WIDTH NO-BREAK SPACE",
+        '\u{00AD}' => "SOFT HYPHEN",
+        '\u{3164}' | '\u{FFA0}' | '\u{115F}' | '\u{1160}' => "HANGUL FILLER",
+        _ => "invisible format character",
+    }
+}
+
+fn hit(start: usize, end: usize, message: String, key: String) -> Hit {
+    Hit {
+        start,
+        end,
+        message,
+        key,
+    }
+}
+
+pub(super) fn bidi_control(text: &str) -> Vec<Hit> {
+    let found: Vec<(usize, char)> = text
+        .char_indices()
+        .filter(|&(_, c)| is_bidi_control(c))
+        .collect();
+    let Some(&(i, c)) = found.first() else {
+        return Vec::new();
+    };
+    let msg = format!(
+        "{} bidi control character(s), first U+{:04X} {}",
+        found.len(),
+        c as u32,
+        name(c)
+    );
+    let key: String = found
+        .iter()
+        .map(|(_, c)| format!("{:04X}", *c as u32))
+        .collect();
+    vec![hit(i, i + c.len_utf8(), msg, key)]
+}
+
+/// Embeddings, overrides and isolates left open at the end of the line: the
+/// Trojan Source pattern that reorders the rest of the line (and hides code
+/// inside comments or strings).
+pub(super) fn bidi_unterminated(text: &str) -> Vec<Hit> {
+    let mut embeds: Vec<(usize, char)> = Vec::new();
+    let mut isolates: Vec<(usize, char)> = Vec::new();
+    for (i, c) in text.char_indices() {
+        match c {
+            '\u{202A}'..='\u{202B}' | '\u{202D}'..='\u{202E}' => embeds.push((i, c)),
+            '\u{202C}' => {
+                embeds.pop();
+            }
+            '\u{2066}'..='\u{2068}' => isolates.push((i, c)),
+            '\u{2069}' => {
+                // A PDI also closes embeddings opened after the isolate.
+                isolates.pop();
+            }
+            _ => {}
+        }
+    }
+    let open: Vec<(usize, char)> = embeds.into_iter().chain(isolates).collect();
+    let Some(&(i, c)) = open.iter().min_by_key(|(i, _)| *i) else {
+        return Vec::new();
+    };
+    vec![hit(
+        i,
+        i + c.len_utf8(),
+        format!(
+            "U+{:04X} {} is not closed on its line: the text after it is displayed reordered",
+            c as u32,
+            name(c)
+        ),
+        format!("{:04X}", c as u32),
+    )]
+}
+
+fn is_pictograph(c: char) -> bool {
+    matches!(c as u32,
+        0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2300..=0x23FF | 0x2B00..=0x2BFF
+        | 0x2190..=0x21FF | 0x25A0..=0x25FF | 0x2934..=0x2935 | 0x3030 | 0x303D
+        | 0x3297 | 0x3299 | 0x00A9 | 0x00AE | 0x2122 | 0x2139 | 0x203C | 0x2049
+        | 0xE0020..=0xE007F)
+}
+
+fn is_joining_script_letter(c: char) -> bool {
+    // Scripts whose orthography uses ZWJ/ZWNJ: Arabic, Syriac, Thaana, Indic,
+    // Sinhala, Thai/Lao/Khmer/Myanmar, Hangul and others beyond Latin, Greek
+    // and Cyrillic.
+    c.is_alphabetic()
+        && (c as u32) >= 0x0590
+        && !matches!(c as u32, 0x1D00..=0x1EFF | 0x2C60..=0x2C7F | 0xA720..=0xA7FF)
+        || matches!(c as u32, 0x0900..=0x0DFF)
+}
+
+pub(super) fn invisible(text: &str, first_line_of_file: bool) -> Vec<Hit> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut found: Vec<(usize, char)> = Vec::new();
+    for (k, &(i, c)) in chars.iter().enumerate() {
+        if !is_deceptive_char(c) || is_bidi_control(c) || (0xE0000..=0xE007F).contains(&(c as u32))
+        {
+            continue;
+        }
+        let prev = k.checked_sub(1).map(|p| chars[p].1);
+        let next = chars.get(k + 1).map(|n| n.1);
+        let exempt = match c {
+            // Emoji presentation selectors after a pictograph, digit or keycap base.
+            '\u{FE0E}' | '\u{FE0F}' => {
+                prev.is_some_and(|p| is_pictograph(p) || p.is_ascii_digit() || p == '#' || p == '*')
+            }
+            // Emoji ZWJ sequences; joiners inside words of scripts that use them.
+            '\u{200D}' | '\u{200C}' => {
+                let before = chars[..k]
+                    .iter()
+                    .rev()
+                    .map(|x| x.1)
+                    .find(|&x| !matches!(x as u32, 0xFE0E | 0xFE0F | 0x1F3FB..=0x1F3FF));
+                (before.is_some_and(is_pictograph) && next.is_some_and(is_pictograph))
+                    || (prev.is_some_and(is_joining_script_letter)
+                        && next.is_some_and(is_joining_script_letter))
+            }
+            // A byte-order mark at the very start of a file.
+            '\u{FEFF}' => first_line_of_file && i == 0,
+            _ => false,
+        };
+        if !exempt {
+            found.push((i, c));
+        }
+    }
+    let Some(&(i, c)) = found.first() else {
+        return Vec::new();
+    };
+    let key: String = found
+        .iter()
+        .map(|(_, c)| format!("{:04X}", *c as u32))
+        .collect();
+    vec![hit(
+        i,
+        i + c.len_utf8(),
+        format!(
+            "{} invisible character(s), first U+{:04X} {}",
+            found.len(),
+            c as u32,
+            name(c)
+        ),
+        key,
+    )]
+}
+
+pub(super) fn tag_chars(text: &str) -> Vec<Hit> {
+    let mut first = None;
+    let mut decoded = String::new();
+    let mut end = 0;
+    for (i, c) in text.char_indices() {
+        let v = c as u32;
+        if (0xE0000..=0xE007F).contains(&v) {
+            first.get_or_insert(i);
+            end = i + c.len_utf8();
+            if let Some(a) = char::from_u32(v - 0xE0000).filter(|a| !a.is_control()) {
+                decoded.push(a);
+            }
+        }
+    }
+    let Some(start) = first else {
+        return Vec::new();
+    };
+    let shown = crate::text::escape_for_display(decoded.as_bytes());
+    let shown: String = shown.chars().take(120).collect();
+    vec![hit(
+        start,
+        end,
+        format!("Unicode tag characters spell invisible text: \"{shown}\""),
+        decoded,
+    )]
+}
+
+/// Identifiers that mix scripts (`sayНello` with a Cyrillic Н): they look like
+/// one name and are another.
+pub(super) fn confusable_identifiers(text: &str) -> Vec<Hit> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let bytes_end = text.len();
+    let check = |s: usize, e: usize, out: &mut Vec<Hit>| {
+        let token = &text[s..e];
+        if token.is_ascii() || !token.chars().any(|c| c.is_ascii_alphabetic()) {
+            return;
+        }
+        let letters: String = token.chars().filter(|c| c.is_alphabetic()).collect();
+        if !letters.is_single_script() {
+            let odd: Vec<String> = token
+                .chars()
+                .filter(|c| !c.is_ascii())
+                .take(3)
+                .map(|c| format!("U+{:04X}", c as u32))
+                .collect();
+            out.push(hit(
+                s,
+                e,
+                format!(
+                    "identifier \"{}\" mixes scripts ({}) and can pass for another name",
+                    crate::text::escape_for_display(token.as_bytes()),
+                    odd.join(", ")
+                ),
+                token.to_owned(),
+            ));
+        }
+    };
+    for (i, c) in text.char_indices() {
+        let ident = c.is_alphanumeric() || c == '_' || c == '$';
+        match (ident, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                check(s, i, &mut out);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        check(s, bytes_end, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bidi() {
+        assert_eq!(
+            bidi_unterminated(
+                "/*\u{202E} } \u{2066}if (isAdmin)\u{2069} \u{2066} begin admins only */"
+            )
+            .len(),
+            1
+        );
+        assert!(bidi_unterminated("a \u{2067}b\u{2069} c").is_empty());
+        assert_eq!(bidi_control("a \u{2067}b\u{2069} c").len(), 1);
+    }
+
+    #[test]
+    fn invisible_with_emoji_exemptions() {
+        assert_eq!(invisible("ig\u{200B}nore", false).len(), 1);
+        assert!(
+            invisible(
+                "family \u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467} ok",
+                false
+            )
+            .is_empty()
+        );
+        assert!(invisible("heart \u{2764}\u{FE0F} ok", false).is_empty());
+        assert!(invisible("\u{FEFF}fn main", true).is_empty());
+        assert_eq!(invisible("\u{FEFF}fn main", false).len(), 1);
+        assert!(
+            invisible(
+                "\u{645}\u{6cc}\u{200C}\u{62e}\u{648}\u{627}\u{647}\u{645}",
+                false
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn mixed_script_identifiers() {
+        assert_eq!(confusable_identifiers("def say\u{41D}ello():").len(), 1);
+        assert!(
+            confusable_identifiers(
+                "let \u{43f}\u{440}\u{438}\u{432}\u{435}\u{442} = 1; caf\u{e9}()"
+            )
+            .is_empty()
+        );
+    }
+}

@@ -1,0 +1,751 @@
+//! The matching engine: runs a compiled [`Ruleset`] over a diff.
+//!
+//! Per hunk, one Aho-Corasick pass over the hunk's bytes finds every keyword
+//! (ASCII case-insensitive); a rule's confirmation regex runs only on the
+//! lines (or the window of lines, for multi-line rules) where one of its
+//! keywords hit. Lines that are not plain printable ASCII take the slow path:
+//! Unicode detectors, and a normalised view that phrase rules match too.
+//! Lines with long encoded runs are decoded (recursively, bounded) and what is
+//! revealed is scanned by the rules that ask for it.
+
+use aho_corasick::AhoCorasick;
+use hmac::{Hmac, Mac};
+use regex_automata::meta::Regex;
+use regex_automata::{Input, PatternSet};
+use sha2::Sha256;
+
+use super::Ruleset;
+use super::decode::{self, Decoder};
+use super::detectors::{self, Detector};
+use super::normalize;
+use super::rule::{Rule, Scope};
+use crate::diff::{Diff, FilePatch, Hunk, Line, LineKind, SegmentKind, Span};
+use crate::finding::{Category, FindingBuilder, Severity};
+
+/// Scan settings that come from the caller.
+#[derive(Clone, Default)]
+pub struct ScanOptions {
+    fingerprint_key: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ScanOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanOptions")
+            .field(
+                "fingerprint_key",
+                &self.fingerprint_key.as_ref().map(|_| "<set>"),
+            )
+            .finish()
+    }
+}
+
+impl ScanOptions {
+    /// Sets the key secret material is HMAC'd with before it enters a
+    /// fingerprint. Without a key, secrets never enter fingerprints at all
+    /// (an unkeyed hash of a secret can be brute-forced).
+    pub fn with_fingerprint_key(mut self, key: impl Into<Vec<u8>>) -> ScanOptions {
+        self.fingerprint_key = Some(key.into());
+        self
+    }
+}
+
+/// Most matches reported per rule and window (a pathological line cannot
+/// produce unbounded findings).
+const MAX_MATCHES_PER_WINDOW: usize = 16;
+/// Depth of recursive decoding.
+const MAX_DECODE_DEPTH: usize = 2;
+
+/// A line as the engine sees it.
+struct ULine<'d> {
+    bytes: &'d [u8],
+    /// Offset of `bytes` in the input.
+    abs: usize,
+    scope: Scope,
+    hunk_line: Option<&'d Line>,
+}
+
+struct FileCtx<'d, 'a> {
+    diff: &'d Diff<'a>,
+    file: Option<&'d FilePatch>,
+    active: Vec<bool>,
+    requires_ok: Vec<Option<bool>>,
+    agent_file: bool,
+}
+
+pub(crate) fn scan(
+    diff: &Diff<'_>,
+    rs: &Ruleset,
+    opts: &ScanOptions,
+    out: &mut Vec<FindingBuilder>,
+) {
+    for f in diff.files() {
+        let path = f
+            .path()
+            .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned())
+            .unwrap_or_default();
+        let active: Vec<bool> = rs.rules.iter().map(|r| r.applies_to(&path)).collect();
+        let agent_file = rs.agent_rules.iter().any(|&r| active[r as usize]);
+        let mut ctx = FileCtx {
+            diff,
+            file: Some(f),
+            active,
+            requires_ok: vec![None; rs.rules.len()],
+            agent_file,
+        };
+        path_rules(rs, &mut ctx, f, &path, out);
+        for h in f.hunks() {
+            let lines: Vec<ULine<'_>> = h
+                .lines()
+                .iter()
+                .map(|l| ULine {
+                    bytes: diff.line_bytes(l),
+                    abs: l.content_span().start,
+                    scope: match l.kind() {
+                        LineKind::Added => Scope::ADDED,
+                        LineKind::Removed => Scope::REMOVED,
+                        LineKind::Context => Scope::CONTEXT,
+                    },
+                    hunk_line: Some(l),
+                })
+                .collect();
+            scan_unit(rs, &mut ctx, Some(h), &lines, opts, out);
+        }
+    }
+    // Text outside hunks: commit messages (scope "message") and garbage, which
+    // readers see like added text.
+    for seg in diff.segments() {
+        let scope = match seg.kind {
+            SegmentKind::Preamble => Scope::MESSAGE,
+            SegmentKind::Garbage => Scope::ADDED,
+            _ => continue,
+        };
+        let file = seg.file.and_then(|i| diff.files().get(i));
+        let path = file
+            .and_then(FilePatch::path)
+            .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned())
+            .unwrap_or_default();
+        let mut ctx = FileCtx {
+            diff,
+            file,
+            active: rs
+                .rules
+                .iter()
+                .map(|r| r.paths.is_none() || r.applies_to(&path))
+                .collect(),
+            requires_ok: vec![None; rs.rules.len()],
+            agent_file: false,
+        };
+        let text = diff.bytes(seg.span);
+        let mut lines = Vec::new();
+        let mut at = seg.span.start;
+        for l in text.split_inclusive(|&b| b == b'\n') {
+            let body = l.strip_suffix(b"\n").unwrap_or(l);
+            lines.push(ULine {
+                bytes: body,
+                abs: at,
+                scope,
+                hunk_line: None,
+            });
+            at += l.len();
+        }
+        scan_unit(rs, &mut ctx, None, &lines, opts, out);
+    }
+}
+
+fn path_rules(
+    rs: &Ruleset,
+    ctx: &mut FileCtx<'_, '_>,
+    f: &FilePatch,
+    path: &str,
+    out: &mut Vec<FindingBuilder>,
+) {
+    for &r in &rs.path_rules {
+        let rule = &rs.rules[r as usize];
+        if !ctx.active[r as usize] {
+            continue;
+        }
+        let hit = match &rule.regex {
+            Some(re) => re.is_match(path.as_bytes()),
+            None => true,
+        };
+        if hit {
+            let span = f.header_span();
+            let first = ctx.diff.bytes(span);
+            let first = first.split(|&b| b == b'\n').next().unwrap_or(first);
+            out.push(
+                FindingBuilder::new(
+                    rule.info.clone(),
+                    span,
+                    format!(
+                        "{}: {}",
+                        rule.info.title,
+                        crate::text::escape_for_display(path.as_bytes())
+                    ),
+                )
+                .at_diff_line(span)
+                .path(f.path())
+                .evidence(first)
+                .key(path.as_bytes()),
+            );
+        }
+    }
+}
+
+fn is_plain(bytes: &[u8]) -> bool {
+    let body = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    body.iter()
+        .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t')
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Mode {
+    Raw,
+    Normalized,
+}
+
+fn scan_unit(
+    rs: &Ruleset,
+    ctx: &mut FileCtx<'_, '_>,
+    hunk: Option<&Hunk>,
+    lines: &[ULine<'_>],
+    opts: &ScanOptions,
+    out: &mut Vec<FindingBuilder>,
+) {
+    let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+        return;
+    };
+    let input = ctx.diff.input();
+    let region = &input[first.abs..(last.abs + last.bytes.len()).min(input.len())];
+    let mut cands: Vec<(u32, u32, Mode)> = Vec::new();
+    let usable = |ctx: &FileCtx<'_, '_>, r: u32, scope: Scope| {
+        ctx.active[r as usize] && rs.rules[r as usize].scope.has(scope)
+    };
+    if let Some(ac) = &rs.ac {
+        for m in ac.find_overlapping_iter(region) {
+            let at = first.abs + m.start();
+            let li = lines.partition_point(|l| l.abs <= at).saturating_sub(1);
+            let l = &lines[li];
+            if at + m.len() > l.abs + l.bytes.len() {
+                continue;
+            }
+            for &r in &rs.kw_rules[m.pattern().as_usize()] {
+                if usable(ctx, r, l.scope) {
+                    cands.push((r, li as u32, Mode::Raw));
+                }
+            }
+        }
+    }
+    let mut set = rs
+        .keywordless
+        .as_ref()
+        .map(|re| PatternSet::new(re.pattern_len()));
+    for (li, l) in lines.iter().enumerate() {
+        if !rs.scopes.has(l.scope) {
+            continue;
+        }
+        if let (Some(re), Some(set)) = (&rs.keywordless, set.as_mut()) {
+            set.clear();
+            re.which_overlapping_matches(&Input::new(l.bytes), set);
+            for p in set.iter() {
+                let r = rs.keywordless_rules[p.as_usize()];
+                if usable(ctx, r, l.scope) {
+                    cands.push((r, li as u32, Mode::Raw));
+                }
+            }
+        }
+        for &r in &rs.ascii_detectors {
+            let d = rs.rules[r as usize].detector;
+            if let Some(d) = d
+                && usable(ctx, r, l.scope)
+                && d.needle()
+                    .is_some_and(|n| memchr::memmem::find(l.bytes, n).is_some())
+            {
+                run_detector(rs, ctx, hunk, lines, li, r, d, out);
+            }
+        }
+        if !is_plain(l.bytes) {
+            for &r in &rs.unicode_detectors {
+                if let Some(d) = rs.rules[r as usize].detector
+                    && usable(ctx, r, l.scope)
+                {
+                    run_detector(rs, ctx, hunk, lines, li, r, d, out);
+                }
+            }
+            if let (Some(ac), false) = (&rs.ac, rs.normalize_rules.is_empty()) {
+                let text = String::from_utf8_lossy(l.bytes);
+                let view = normalize::prose(&text);
+                for m in ac.find_overlapping_iter(view.text.as_bytes()) {
+                    for &r in &rs.kw_rules[m.pattern().as_usize()] {
+                        if rs.rules[r as usize].normalize && usable(ctx, r, l.scope) {
+                            cands.push((r, li as u32, Mode::Normalized));
+                        }
+                    }
+                }
+            }
+        }
+        if l.scope == Scope::ADDED
+            && !rs.decoders.is_empty()
+            && decode::worth_decoding(l.bytes, &rs.decoders)
+        {
+            decode_line(rs, ctx, lines, li, opts, out);
+        }
+    }
+    cands.sort_unstable();
+    cands.dedup();
+    // A raw candidate makes the normalised one for the same rule and line redundant.
+    let mut last: Option<(u32, u32)> = None;
+    for (r, li, mode) in cands {
+        if mode == Mode::Normalized && last == Some((r, li)) {
+            continue;
+        }
+        last = Some((r, li));
+        confirm(rs, ctx, lines, li as usize, r, mode, opts, out);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_detector(
+    rs: &Ruleset,
+    ctx: &FileCtx<'_, '_>,
+    hunk: Option<&Hunk>,
+    lines: &[ULine<'_>],
+    li: usize,
+    r: u32,
+    d: Detector,
+    out: &mut Vec<FindingBuilder>,
+) {
+    let rule = &rs.rules[r as usize];
+    let l = &lines[li];
+    let text = String::from_utf8_lossy(l.bytes);
+    let hits = match (ctx.file, hunk) {
+        (Some(_), Some(hunk)) => detectors::run(
+            d,
+            &detectors::Ctx {
+                diff: ctx.diff,
+                hunk,
+                line: li,
+                text: &text,
+            },
+        ),
+        // Outside hunks there is no file context; Unicode detectors need none.
+        _ if d.unicode_only() => detectors::run_text(d, &text),
+        _ => Vec::new(),
+    };
+    for h in hits {
+        // Offsets are in the lossy text; they equal the raw offsets whenever the
+        // line is valid UTF-8, and are clamped otherwise.
+        let start = h.start.min(l.bytes.len());
+        let end = h.end.min(l.bytes.len()).max(start);
+        out.push(
+            located(ctx, rule, l, start, end)
+                .message(format!("{}: {}", rule.info.title, h.message))
+                .safe_evidence(snippet(l.bytes, start, end, None))
+                .key(h.key.as_bytes()),
+        );
+    }
+}
+
+/// A finding for `rule` at bytes `start..end` of line `l`.
+fn located(
+    ctx: &FileCtx<'_, '_>,
+    rule: &Rule,
+    l: &ULine<'_>,
+    start: usize,
+    end: usize,
+) -> FindingBuilder {
+    let span = Span::new(l.abs + start, l.abs + end);
+    let mut b = FindingBuilder::new(rule.info.clone(), span, rule.info.title.to_string())
+        .path(ctx.file.and_then(FilePatch::path));
+    b = match l.hunk_line {
+        Some(line) => b.at_line(ctx.diff, line, Some(start)).span(span),
+        None => b.at_diff_line(span),
+    };
+    if ctx.agent_file && rule.info.category == Category::PromptInjection {
+        let raised = match b.current_severity() {
+            Severity::Info => Severity::Low,
+            Severity::Low => Severity::Medium,
+            Severity::Medium => Severity::High,
+            Severity::High | Severity::Critical => Severity::Critical,
+        };
+        b = b.severity(raised);
+    }
+    b
+}
+
+/// An escaped excerpt of a line around `start..end`, with the secret range
+/// (if any) masked.
+fn snippet(bytes: &[u8], start: usize, end: usize, secret: Option<(usize, usize)>) -> String {
+    let lo = start.saturating_sub(40);
+    let hi = (end + 40).min(bytes.len()).max(lo);
+    let mut shown = Vec::with_capacity(hi - lo + 8);
+    let mut i = lo;
+    while i < hi {
+        if let Some((s, e)) = secret
+            && i == s
+        {
+            shown.extend_from_slice(&redact(&bytes[s..e]));
+            i = e.max(i + 1);
+            continue;
+        }
+        shown.push(bytes[i]);
+        i += 1;
+    }
+    let mut s = crate::text::escape_for_display(&shown);
+    if lo > 0 {
+        s.insert(0, '…');
+    }
+    if hi < bytes.len() {
+        s.push('…');
+    }
+    s
+}
+
+/// The shown form of a secret: its first four characters, then a mask.
+pub(crate) fn redact(secret: &[u8]) -> Vec<u8> {
+    let keep = if secret.len() >= 12 { 4 } else { 0 };
+    let mut v = secret[..keep].to_vec();
+    v.extend_from_slice(b"****");
+    v
+}
+
+/// Shannon entropy in bits per byte.
+fn entropy(b: &[u8]) -> f64 {
+    if b.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &x in b {
+        counts[x as usize] += 1;
+    }
+    let n = b.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+fn requires_ok(rs: &Ruleset, ctx: &mut FileCtx<'_, '_>, r: u32) -> bool {
+    let Some(re) = &rs.rules[r as usize].requires else {
+        return true;
+    };
+    if let Some(v) = ctx.requires_ok[r as usize] {
+        return v;
+    }
+    let v = match ctx.file {
+        Some(f) => f
+            .hunks()
+            .iter()
+            .flat_map(|h| h.lines())
+            .any(|l| l.kind() != LineKind::Removed && re.is_match(ctx.diff.line_bytes(l))),
+        None => false,
+    };
+    ctx.requires_ok[r as usize] = Some(v);
+    v
+}
+
+/// Checks the guards a match must pass: entropy, allow-patterns, stopwords.
+fn passes_guards(rule: &Rule, matched: &[u8], secret: &[u8]) -> bool {
+    if let Some(min) = rule.entropy
+        && entropy(secret) < min
+    {
+        return false;
+    }
+    // Allow-patterns judge the secret when the rule captures one (placeholders
+    // like `${TOKEN}`), else the whole match.
+    let judged = if rule.secret_group.is_some() {
+        secret
+    } else {
+        matched
+    };
+    if rule.allow.iter().any(|a| a.is_match(judged)) {
+        return false;
+    }
+    if !rule.stopwords.is_empty() {
+        let lower = secret.to_ascii_lowercase();
+        if rule
+            .stopwords
+            .iter()
+            .any(|s| memchr::memmem::find(&lower, s.as_bytes()).is_some())
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// The fingerprint key for a match: the normalised matched text, or for
+/// secrets an HMAC of the secret under the caller's key (and without a key,
+/// only the secret's length: secret material never enters a fingerprint
+/// unkeyed).
+fn match_key(rule: &Rule, matched: &[u8], secret: Option<&[u8]>, opts: &ScanOptions) -> Vec<u8> {
+    if rule.info.category == Category::Secret {
+        let material = secret.unwrap_or(matched);
+        if let Some(key) = &opts.fingerprint_key
+            && let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key)
+        {
+            mac.update(material);
+            return mac.finalize().into_bytes().to_vec();
+        }
+        return format!("secret:{}", material.len()).into_bytes();
+    }
+    let text = String::from_utf8_lossy(matched);
+    normalize::prose(&text).text.into_bytes()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn confirm(
+    rs: &Ruleset,
+    ctx: &mut FileCtx<'_, '_>,
+    lines: &[ULine<'_>],
+    li: usize,
+    r: u32,
+    mode: Mode,
+    opts: &ScanOptions,
+    out: &mut Vec<FindingBuilder>,
+) {
+    let rule = &rs.rules[r as usize];
+    let Some(re) = &rule.regex else { return };
+    if !requires_ok(rs, ctx, r) {
+        return;
+    }
+    // The window: up to `lines - 1` neighbours on each side with the same scope.
+    let scope = lines[li].scope;
+    let mut lo = li;
+    while lo > 0 && li - lo < rule.lines - 1 && lines[lo - 1].scope == scope {
+        lo -= 1;
+    }
+    let mut hi = li;
+    while hi + 1 < lines.len() && hi - li < rule.lines - 1 && lines[hi + 1].scope == scope {
+        hi += 1;
+    }
+    let mut text: Vec<u8> = Vec::new();
+    let mut starts = Vec::with_capacity(hi - lo + 1);
+    for l in &lines[lo..=hi] {
+        starts.push(text.len());
+        text.extend_from_slice(l.bytes);
+        text.push(b'\n');
+    }
+    text.pop();
+    let locate = |off: usize| {
+        let k = starts.partition_point(|&s| s <= off).saturating_sub(1);
+        (lo + k, off - starts[k])
+    };
+    let emit = |start: usize,
+                end: usize,
+                secret: Option<(usize, usize)>,
+                out: &mut Vec<FindingBuilder>| {
+        let (sl, sc) = locate(start);
+        // Only report matches that start on the candidate line; neighbours
+        // report their own.
+        if sl != li && rule.lines > 1 && lines[sl].scope == scope && sl > li {
+            return;
+        }
+        let l = &lines[sl];
+        let line_end = (sc + (end - start)).min(l.bytes.len());
+        let matched = &text[start..end];
+        let secret_bytes = secret.map(|(s, e)| &text[s..e]);
+        if !passes_guards(rule, matched, secret_bytes.unwrap_or(matched)) {
+            return;
+        }
+        let secret_in_line = secret.and_then(|(s, e)| {
+            let (ssl, ssc) = locate(s);
+            (ssl == sl).then(|| (ssc, (ssc + (e - s)).min(l.bytes.len())))
+        });
+        let redacted = secret_in_line.or(if rule.info.category == Category::Secret {
+            Some((sc, line_end))
+        } else {
+            None
+        });
+        let key = match_key(rule, matched, secret_bytes, opts);
+        let mut b = located(ctx, rule, l, sc, line_end)
+            .safe_evidence(snippet(l.bytes, sc, line_end, redacted))
+            .key(key);
+        if mode == Mode::Normalized {
+            let m = format!(
+                "{} (after normalising hidden or look-alike characters)",
+                rule.info.title
+            );
+            b = b.message(m);
+        }
+        out.push(b);
+    };
+    // Phrase rules also read the window's prose view when the text as
+    // written does not match: comment markers between the lines of a split
+    // phrase, or evasions, would otherwise hide it.
+    let raw_matches = mode == Mode::Raw && re.is_match(&text);
+    let haystack_is_view = mode == Mode::Normalized || (rule.normalize && !raw_matches);
+    if haystack_is_view {
+        let src = String::from_utf8_lossy(&text).into_owned();
+        let view = normalize::prose(&src);
+        for (n, m) in re.find_iter(view.text.as_bytes()).enumerate() {
+            if n >= MAX_MATCHES_PER_WINDOW {
+                break;
+            }
+            let (s, e) = view.source_range(m.start(), m.end(), &src);
+            // The lossy text equals the raw bytes for valid UTF-8; clamp otherwise.
+            let (s, e) = (s.min(text.len()), e.min(text.len()));
+            emit(s, e.max(s), None, out);
+        }
+        return;
+    }
+    let mut caps = re.create_captures();
+    let mut input = Input::new(&text);
+    let mut n = 0;
+    while n < MAX_MATCHES_PER_WINDOW {
+        re.search_captures(&input, &mut caps);
+        let Some(m) = caps.get_match() else { break };
+        let secret = rule
+            .secret_group
+            .and_then(|g| caps.get_group(g))
+            .map(|s| (s.start, s.end));
+        emit(m.start(), m.end(), secret, out);
+        n += 1;
+        let next = if m.end() > m.start() {
+            m.end()
+        } else {
+            m.end() + 1
+        };
+        if next > text.len() {
+            break;
+        }
+        input.set_start(next);
+    }
+}
+
+fn decode_line(
+    rs: &Ruleset,
+    ctx: &mut FileCtx<'_, '_>,
+    lines: &[ULine<'_>],
+    li: usize,
+    opts: &ScanOptions,
+    out: &mut Vec<FindingBuilder>,
+) {
+    let l = &lines[li];
+    let text = String::from_utf8_lossy(l.bytes).into_owned();
+    // (decoded text, chain, the encoded run's byte range in the line)
+    let mut queue: Vec<(String, Vec<&'static str>, (usize, usize))> = Vec::new();
+    for d in decode::decode_all(&text, &rs.decoders) {
+        queue.push((d.text, vec![d.decoder.name()], (d.start, d.end)));
+    }
+    let mut i = 0;
+    while i < queue.len() && i < 64 {
+        let (decoded, chain, run) = queue[i].clone();
+        i += 1;
+        scan_decoded(rs, ctx, l, &decoded, &chain, run, opts, out);
+        if chain.len() < MAX_DECODE_DEPTH {
+            for d in decode::decode_all(&decoded, &rs.decoders) {
+                let mut c = chain.clone();
+                c.push(d.decoder.name());
+                queue.push((d.text, c, run));
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scan_decoded(
+    rs: &Ruleset,
+    ctx: &mut FileCtx<'_, '_>,
+    l: &ULine<'_>,
+    decoded: &str,
+    chain: &[&'static str],
+    (col, run_end): (usize, usize),
+    opts: &ScanOptions,
+    out: &mut Vec<FindingBuilder>,
+) {
+    let Some(ac) = &rs.ac else { return };
+    let last = chain.last().copied().unwrap_or("");
+    let view = normalize::prose(decoded);
+    let mut seen: Vec<u32> = Vec::new();
+    for hay in [decoded.as_bytes(), view.text.as_bytes()] {
+        for m in ac.find_overlapping_iter(hay) {
+            for &r in &rs.kw_rules[m.pattern().as_usize()] {
+                let rule = &rs.rules[r as usize];
+                if !rule.decode.iter().any(|d| d.name() == last)
+                    || !ctx.active[r as usize]
+                    || seen.contains(&r)
+                {
+                    continue;
+                }
+                seen.push(r);
+                let Some(re) = &rule.regex else { continue };
+                if !requires_ok(rs, ctx, r) {
+                    continue;
+                }
+                let found = re
+                    .find(decoded.as_bytes())
+                    .map(|m| (m.start(), m.end()))
+                    .or_else(|| {
+                        re.find(view.text.as_bytes())
+                            .map(|m| view.source_range(m.start(), m.end(), decoded))
+                    });
+                let Some((s, e)) = found else { continue };
+                let matched = &decoded.as_bytes()[s..e];
+                if !passes_guards(rule, matched, matched) {
+                    continue;
+                }
+                let shown = crate::text::escape_for_display(matched);
+                let shown: String = if rule.info.category == Category::Secret {
+                    String::from_utf8_lossy(&redact(matched)).into_owned()
+                } else {
+                    shown.chars().take(100).collect()
+                };
+                let msg = format!(
+                    "{} (revealed by {} decoding: \"{shown}\")",
+                    rule.info.title,
+                    chain.join(" → ")
+                );
+                let end = run_end.min(l.bytes.len()).max(col);
+                let key = match_key(rule, matched, None, opts);
+                out.push(
+                    located(ctx, rule, l, col.min(l.bytes.len()), end)
+                        .message(msg)
+                        .decoding(chain)
+                        .safe_evidence(snippet(l.bytes, col.min(l.bytes.len()), end, None))
+                        .key(key),
+                );
+            }
+        }
+    }
+}
+
+/// Checks a rule's examples: each positive must produce a finding of that
+/// rule, each negative none.
+pub(crate) fn example_findings(rs: &Ruleset, rule: &Rule, path: &str, text: &str) -> usize {
+    let mut patch = Vec::new();
+    let body: Vec<&str> = text.split('\n').collect();
+    patch.extend_from_slice(
+        format!(
+            "diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1,0 +1,{} @@\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    for l in &body {
+        patch.push(b'+');
+        patch.extend_from_slice(l.as_bytes());
+        patch.push(b'\n');
+    }
+    let Ok(diff) = crate::diff::parse(&patch, &crate::diff::Limits::default()) else {
+        return 0;
+    };
+    let mut out = Vec::new();
+    scan(&diff, rs, &ScanOptions::default(), &mut out);
+    crate::finding::finish(&diff, out)
+        .iter()
+        .filter(|f| f.rule_id() == rule.info.id)
+        .count()
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Ruleset>();
+    is::<Regex>();
+    is::<AhoCorasick>();
+    let _ = Decoder::Base64;
+}

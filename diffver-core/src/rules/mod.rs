@@ -1,0 +1,394 @@
+//! Injection rules: a versioned TOML rule format, built-in packs, and the
+//! engine that runs them over a diff's added lines.
+//!
+//! A [`Ruleset`] is compiled once (one Aho-Corasick automaton over every
+//! keyword, a multi-pattern regex for keyword-less rules, per-rule
+//! confirmation regexes) and is `Send + Sync`, so it is shared across scans and
+//! threads. The format is documented in `docs/rules.md`.
+//!
+//! ```
+//! use diffver_core::rules::Ruleset;
+//! let rules = Ruleset::builtin();
+//! assert!(rules.rules().any(|r| r.id() == "pi.instruction-override"));
+//! assert!(rules.check_examples().is_empty());
+//! ```
+
+mod decode;
+mod detectors;
+mod engine;
+mod normalize;
+mod rule;
+mod schema;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use regex_automata::meta::Regex;
+
+pub use engine::ScanOptions;
+pub use rule::RuleError;
+
+use crate::diff::Diff;
+use crate::finding::{Category, Confidence, FindingBuilder, Severity};
+use decode::Decoder;
+use detectors::Detector;
+use rule::{Rule, Scope};
+use schema::{Example, RuleFile, SCHEMA_V1};
+
+/// The built-in packs, embedded in the binary: (pack name, TOML source).
+pub const BUILTIN_PACKS: [(&str, &str); 5] = [
+    (
+        "prompt-injection",
+        include_str!("builtin/prompt-injection.toml"),
+    ),
+    (
+        "hidden-unicode",
+        include_str!("builtin/hidden-unicode.toml"),
+    ),
+    ("secrets", include_str!("builtin/secrets.toml")),
+    ("ci-injection", include_str!("builtin/ci-injection.toml")),
+    ("code-exec", include_str!("builtin/code-exec.toml")),
+];
+
+/// A compiled set of rules.
+#[derive(Debug)]
+pub struct Ruleset {
+    rules: Vec<Rule>,
+    ac: Option<AhoCorasick>,
+    kw_rules: Vec<Vec<u32>>,
+    keywordless: Option<Regex>,
+    keywordless_rules: Vec<u32>,
+    ascii_detectors: Vec<u32>,
+    unicode_detectors: Vec<u32>,
+    normalize_rules: Vec<u32>,
+    path_rules: Vec<u32>,
+    agent_rules: Vec<u32>,
+    decoders: Vec<Decoder>,
+    scopes: Scope,
+}
+
+/// Collects rule files, then compiles them into a [`Ruleset`].
+#[derive(Debug, Default)]
+pub struct RulesetBuilder {
+    rules: Vec<Rule>,
+}
+
+impl RulesetBuilder {
+    /// Adds the built-in packs.
+    ///
+    /// # Errors
+    ///
+    /// Never in a released build: the packs are checked by tests. The error
+    /// type is kept so a broken embedded pack is an error, not a panic.
+    pub fn add_builtin(self) -> Result<RulesetBuilder, RuleError> {
+        BUILTIN_PACKS.iter().try_fold(self, |b, (name, src)| {
+            b.add_toml(src, &format!("builtin:{name}"))
+        })
+    }
+
+    /// Adds the rules of one TOML rule file. `source_name` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`RuleError`] naming the rule and field at fault, or the TOML line.
+    pub fn add_toml(mut self, src: &str, source_name: &str) -> Result<RulesetBuilder, RuleError> {
+        let file: RuleFile = toml::from_str(src).map_err(|e| RuleError::Syntax {
+            source_name: source_name.to_owned(),
+            line: e
+                .span()
+                .map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1),
+            message: e.message().trim().to_owned(),
+        })?;
+        if file.schema != SCHEMA_V1 {
+            return Err(RuleError::Schema {
+                source_name: source_name.to_owned(),
+                found: file.schema,
+            });
+        }
+        let pack = file.pack.unwrap_or_else(|| source_name.to_owned());
+        for def in file.rules {
+            let rule = rule::validate(def, &pack)?;
+            if self.rules.iter().any(|r| r.info.id == rule.info.id) {
+                return Err(RuleError::Duplicate {
+                    rule: rule.info.id.into_owned(),
+                });
+            }
+            self.rules.push(rule);
+        }
+        Ok(self)
+    }
+
+    /// Compiles the rules.
+    ///
+    /// # Errors
+    ///
+    /// [`RuleError::Invalid`] if the combined keyword automaton or regex
+    /// cannot be built (too large).
+    pub fn build(self) -> Result<Ruleset, RuleError> {
+        let rules = self.rules;
+        let mut keywords: Vec<String> = Vec::new();
+        let mut kw_rules: Vec<Vec<u32>> = Vec::new();
+        let mut keywordless_src = Vec::new();
+        let mut keywordless_rules = Vec::new();
+        let mut ascii_detectors = Vec::new();
+        let mut unicode_detectors = Vec::new();
+        let mut normalize_rules = Vec::new();
+        let mut path_rules = Vec::new();
+        let mut agent_rules = Vec::new();
+        let mut decoders: Vec<Decoder> = Vec::new();
+        let mut scopes = Scope::default();
+        for (i, r) in rules.iter().enumerate() {
+            let i = i as u32;
+            if r.scope.has(Scope::PATH) {
+                path_rules.push(i);
+            }
+            if r.tags.iter().any(|t| t == "agent-instructions") {
+                agent_rules.push(i);
+            }
+            for s in [Scope::ADDED, Scope::REMOVED, Scope::CONTEXT, Scope::MESSAGE] {
+                if r.scope.has(s) {
+                    scopes = Scope::union(scopes, s);
+                }
+            }
+            if let Some(d) = r.detector {
+                if d.unicode_only() {
+                    unicode_detectors.push(i);
+                } else {
+                    ascii_detectors.push(i);
+                }
+            }
+            if r.normalize {
+                normalize_rules.push(i);
+            }
+            for d in &r.decode {
+                if !decoders.contains(d) {
+                    decoders.push(*d);
+                }
+            }
+            if r.regex.is_some() && !r.scope.has(Scope::PATH) {
+                if r.keywords.is_empty()
+                    && let Some(src) = &r.regex_src
+                {
+                    keywordless_src.push(src.clone());
+                    keywordless_rules.push(i);
+                }
+                for k in &r.keywords {
+                    match keywords.iter().position(|x| x == k) {
+                        Some(p) => kw_rules[p].push(i),
+                        None => {
+                            keywords.push(k.clone());
+                            kw_rules.push(vec![i]);
+                        }
+                    }
+                }
+            }
+        }
+        let ac = if keywords.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&keywords)
+                    .map_err(|e| RuleError::Invalid {
+                        rule: "<ruleset>".into(),
+                        field: "keywords",
+                        reason: e.to_string(),
+                    })?,
+            )
+        };
+        let keywordless = if keywordless_src.is_empty() {
+            None
+        } else {
+            Some(
+                Regex::new_many(&keywordless_src).map_err(|e| RuleError::Invalid {
+                    rule: "<ruleset>".into(),
+                    field: "regex",
+                    reason: e.to_string(),
+                })?,
+            )
+        };
+        Ok(Ruleset {
+            rules,
+            ac,
+            kw_rules,
+            keywordless,
+            keywordless_rules,
+            ascii_detectors,
+            unicode_detectors,
+            normalize_rules,
+            path_rules,
+            agent_rules,
+            decoders,
+            scopes,
+        })
+    }
+}
+
+/// A failed embedded example.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExampleFailure {
+    /// The rule.
+    pub rule: String,
+    /// Whether the example was a positive one (it should have matched).
+    pub positive: bool,
+    /// The example text.
+    pub example: String,
+}
+
+impl Ruleset {
+    /// Starts a builder.
+    pub fn builder() -> RulesetBuilder {
+        RulesetBuilder::default()
+    }
+
+    /// The built-in packs.
+    ///
+    /// # Panics
+    ///
+    /// Only if an embedded pack is invalid, which the test suite rules out.
+    pub fn builtin() -> Ruleset {
+        match RulesetBuilder::default()
+            .add_builtin()
+            .and_then(RulesetBuilder::build)
+        {
+            Ok(r) => r,
+            Err(e) => panic!("the built-in rule packs are invalid: {e}"),
+        }
+    }
+
+    /// Compiles one TOML rule file on its own.
+    ///
+    /// # Errors
+    ///
+    /// [`RuleError`] naming the rule and field at fault.
+    pub fn from_toml(src: &str, source_name: &str) -> Result<Ruleset, RuleError> {
+        RulesetBuilder::default()
+            .add_toml(src, source_name)?
+            .build()
+    }
+
+    /// The rules, in load order.
+    pub fn rules(&self) -> impl Iterator<Item = RuleInfo<'_>> {
+        self.rules.iter().map(|r| RuleInfo { rule: r })
+    }
+
+    /// The number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Runs every rule's embedded examples; returns the ones that fail.
+    pub fn check_examples(&self) -> Vec<ExampleFailure> {
+        let mut failures = Vec::new();
+        for r in &self.rules {
+            let cases = r
+                .positive
+                .iter()
+                .map(|e| (true, e))
+                .chain(r.negative.iter().map(|e| (false, e)));
+            for (positive, e) in cases {
+                let n = engine::example_findings(self, r, e.path(), e.text());
+                if (n > 0) != positive {
+                    failures.push(ExampleFailure {
+                        rule: r.info.id.to_string(),
+                        positive,
+                        example: e.text().to_owned(),
+                    });
+                }
+            }
+        }
+        failures
+    }
+
+    /// Runs the rules over a diff; the findings are sealed by the caller
+    /// (see [`crate::scan`]).
+    pub(crate) fn scan_into(
+        &self,
+        diff: &Diff<'_>,
+        opts: &ScanOptions,
+        out: &mut Vec<FindingBuilder>,
+    ) {
+        engine::scan(diff, self, opts, out);
+    }
+}
+
+/// A read-only view of one rule, for listing and explaining.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleInfo<'r> {
+    rule: &'r Rule,
+}
+
+impl<'r> RuleInfo<'r> {
+    /// Stable id.
+    pub fn id(&self) -> &'r str {
+        &self.rule.info.id
+    }
+    /// The pack the rule came from (its file's `pack`, else the source name).
+    pub fn pack(&self) -> &'r str {
+        &self.rule.pack
+    }
+    /// Title.
+    pub fn title(&self) -> &'r str {
+        &self.rule.info.title
+    }
+    /// Description.
+    pub fn description(&self) -> &'r str {
+        &self.rule.description
+    }
+    /// How to fix what it finds.
+    pub fn remediation(&self) -> &'r str {
+        &self.rule.remediation
+    }
+    /// Category.
+    pub fn category(&self) -> Category {
+        self.rule.info.category
+    }
+    /// Default severity.
+    pub fn severity(&self) -> Severity {
+        self.rule.info.severity
+    }
+    /// Confidence.
+    pub fn confidence(&self) -> Confidence {
+        self.rule.info.confidence
+    }
+    /// Tags (CWE ids and the like).
+    pub fn tags(&self) -> &'r [String] {
+        &self.rule.tags
+    }
+    /// Path globs the rule is limited to (empty: every file).
+    pub fn paths(&self) -> &'r [String] {
+        &self.rule.path_patterns
+    }
+    /// Prefilter keywords.
+    pub fn keywords(&self) -> &'r [String] {
+        &self.rule.keywords
+    }
+    /// The confirmation regex, if any.
+    pub fn regex(&self) -> Option<&'r str> {
+        self.rule.regex_src.as_deref()
+    }
+    /// The positive and negative embedded examples.
+    pub fn examples(&self) -> (Vec<&'r str>, Vec<&'r str>) {
+        (
+            self.rule.positive.iter().map(Example::text).collect(),
+            self.rule.negative.iter().map(Example::text).collect(),
+        )
+    }
+    /// Whether the rule is a code detector rather than a regex.
+    pub fn is_detector(&self) -> bool {
+        self.rule.detector.is_some()
+    }
+}
+
+#[allow(dead_code)]
+fn _send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Ruleset>();
+    let _ = Detector::NAMES;
+}
