@@ -14,7 +14,7 @@
 //! # Ok::<(), diffver::diff::ParseError>(())
 //! ```
 
-pub use diffver_core::{diff, finding, text, verify};
+pub use diffver_core::{diff, finding, rules, scan, text, verify};
 
 /// The README's examples are compiled and run as doc tests.
 #[cfg(doctest)]

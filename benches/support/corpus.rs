@@ -39,6 +39,11 @@ pub fn registry_src() -> PathBuf {
 /// A diff of at least `min_bytes` (cycling over the sources with a new path
 /// prefix each pass if they are too few).
 pub fn build(min_bytes: usize) -> Vec<u8> {
+    build_with(min_bytes, true)
+}
+
+/// Like [`build`], with only "add file" patches when `mixed` is false.
+pub fn build_with(min_bytes: usize, mixed: bool) -> Vec<u8> {
     let mut files = Vec::new();
     sources(&registry_src(), &mut files);
     assert!(
@@ -61,7 +66,7 @@ pub fn build(min_bytes: usize) -> Vec<u8> {
                 .into_owned();
             let rel = format!("pass{pass}/{rel}");
             let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
-            if i % 3 == 2 && lines.len() > 20 {
+            if mixed && i % 3 == 2 && lines.len() > 20 {
                 modification(&mut out, &rel, &lines);
             } else {
                 addition(&mut out, &rel, &lines);
@@ -78,7 +83,7 @@ pub fn build(min_bytes: usize) -> Vec<u8> {
 fn addition(out: &mut Vec<u8>, rel: &str, lines: &[&[u8]]) {
     let _ = write!(
         out,
-        "diff --git a/{rel} b/{rel}\nnew file mode 100644\nindex 0000000..1234567\n--- /dev/null\n+++ b/{rel}\n@@ -0,0 +1,{} @@\n",
+        "diff --git a/{rel} b/{rel}\nnew file mode 100644\n--- /dev/null\n+++ b/{rel}\n@@ -0,0 +1,{} @@\n",
         lines.len()
     );
     for l in lines {

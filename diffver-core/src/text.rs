@@ -37,6 +37,19 @@ pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
+/// Whether a line is plain printable ASCII (tabs allowed, and one trailing
+/// CR): the fast path that skips every Unicode and control-character check.
+pub fn is_plain_line(bytes: &[u8]) -> bool {
+    let body = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    // Checked a chunk at a time without early exit inside the chunk, which
+    // the compiler vectorises.
+    body.chunks(32).all(|c| {
+        c.iter().fold(true, |ok, &b| {
+            ok & (((0x20..0x7f).contains(&b)) | (b == b'\t'))
+        })
+    })
+}
+
 /// Renders untrusted bytes as a single-line string that is safe to print.
 ///
 /// Valid UTF-8 is kept except for control characters (written `\n`, `\t`,

@@ -17,6 +17,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use diffver_core::diff::{self, Limits};
 use diffver_core::finding::Severity;
+use diffver_core::rules::{Ruleset, ScanOptions};
+use diffver_core::scan::{self, ScanConfig};
 use diffver_core::verify;
 
 /// Verify a diff and scan what it adds before it is merged or read by an agent.
@@ -29,7 +31,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Parse and verify a diff; exit 0 on pass, 1 on fail, 2 on error.
+    /// Verify a diff and scan what it adds; exit 0 on pass, 1 on fail, 2 on error.
     Scan(ScanArgs),
     /// Print a diff's files in the formats of `git apply --numstat` and `--summary`.
     Stat(StatArgs),
@@ -132,7 +134,12 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     if let Some(b) = &base {
         options = options.with_base(b);
     }
-    let report = verify::verify(&parsed, &options);
+    let rules = Ruleset::builtin();
+    let config = ScanConfig {
+        verify: options,
+        rules: ScanOptions::default(),
+    };
+    let report = scan::scan(&parsed, &rules, &config);
     let threshold = Severity::from(args.fail_on);
     let blocking = report
         .findings()

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use diffver_core::diff::Diff;
 use diffver_core::finding::Severity;
-use diffver_core::verify::Report;
+use diffver_core::scan::ScanReport as Report;
 
 pub(crate) fn write(
     out: &mut impl Write,
@@ -49,6 +49,9 @@ pub(crate) fn write(
         )?;
         if let Some(e) = f.evidence() {
             writeln!(out, "         | {e}")?;
+        }
+        if !f.decoding().is_empty() {
+            writeln!(out, "         | revealed by: {}", f.decoding().join(" → "))?;
         }
     }
     for img in report.post_images() {

@@ -87,25 +87,126 @@ fn is_b64(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=')
 }
 
-/// Whether a text may hold anything a decoder would reveal (a cheap test run
-/// before any decoding).
-pub(crate) fn worth_decoding(text: &[u8], decoders: &[Decoder]) -> bool {
-    decoders.iter().any(|d| match d {
-        Decoder::Base64 | Decoder::Hex => {
-            let mut run = 0;
-            text.iter().any(|&b| {
-                run = if is_b64(b) { run + 1 } else { 0 };
-                run >= MIN_RUN
-            })
+/// Whether a run of base64-alphabet bytes may be an encoding rather than an
+/// identifier, a path or a word: even-length hex, or base64 with both letter
+/// cases and a digit or `+`/`/`, and not mixing the standard and URL-safe
+/// alphabets.
+fn encoded_candidate(run: &[u8]) -> bool {
+    has_encoded_run(run)
+}
+
+/// Byte classes for the run scanner: 0 outside the base64 alphabets.
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = match b {
+            b'A'..=b'F' => 1 | 64,
+            b'G'..=b'Z' => 1,
+            b'a'..=b'f' => 2 | 64,
+            b'g'..=b'z' => 2,
+            b'0'..=b'9' => 4 | 64,
+            b'+' | b'/' => 8,
+            b'-' | b'_' => 16,
+            b'=' => 32,
+            _ => 0,
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Whether a run with these accumulated classes may be an encoding.
+fn candidate_classes(len: usize, any: u8, all: u8) -> bool {
+    if len < MIN_RUN {
+        return false;
+    }
+    if all & 64 != 0 {
+        return len.is_multiple_of(2);
+    }
+    any & 1 != 0 && any & 2 != 0 && any & (4 | 8) != 0 && !(any & 8 != 0 && any & 16 != 0)
+}
+
+/// Whether the text has a run of base64 or hex that may be an encoding (one
+/// pass, no allocation).
+fn has_encoded_run(text: &[u8]) -> bool {
+    let (mut len, mut any, mut all) = (0usize, 0u8, 0xffu8);
+    for &b in text {
+        let c = CLASS[b as usize];
+        if c == 0 {
+            if candidate_classes(len, any, all) {
+                return true;
+            }
+            (len, any, all) = (0, 0, 0xff);
+        } else {
+            len += 1;
+            any |= c;
+            // '=' padding does not make a run non-hex.
+            if c != 32 {
+                all &= c;
+            }
         }
-        Decoder::Url => memchr::memchr(b'%', text).is_some(),
-        Decoder::Html => {
-            memchr::memmem::find(text, b"&#").is_some() || memchr::memchr(b'&', text).is_some()
+    }
+    candidate_classes(len, any, all)
+}
+
+/// The decoders worth trying on a text: a cheap single pass run on every
+/// added line before any decoding. Returns the subset of `enabled` whose
+/// trigger is present (a long base64/hex run, three `%XX`, three entities,
+/// three `\\x`/`\\u` escapes, a tag character).
+pub(crate) fn worth_decoding(text: &[u8], enabled: &[Decoder]) -> Vec<Decoder> {
+    let (mut len, mut any, mut all) = (0usize, 0u8, 0xffu8);
+    let mut run = false;
+    let (mut pct, mut amp, mut esc, mut tags) = (0u32, 0u32, 0u32, false);
+    for (i, &b) in text.iter().enumerate() {
+        let c = CLASS[b as usize];
+        if c != 0 {
+            len += 1;
+            any |= c;
+            if c != 32 {
+                all &= c;
+            }
+            continue;
         }
-        Decoder::Escapes => memchr::memchr(b'\\', text).is_some(),
-        // Tag characters are U+E0000..U+E007F: UTF-8 F3 A0 80..81 xx.
-        Decoder::Tags => memchr::memmem::find(text, b"\xF3\xA0").is_some(),
-    })
+        if len > 0 {
+            run |= candidate_classes(len, any, all);
+            (len, any, all) = (0, 0, 0xff);
+        }
+        match b {
+            b'%' => {
+                pct += u32::from(
+                    text.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                        && text.get(i + 2).is_some_and(u8::is_ascii_hexdigit),
+                )
+            }
+            b'&' => {
+                amp += u32::from(
+                    text.get(i + 1) == Some(&b'#')
+                        || text[i + 1..]
+                            .iter()
+                            .take(7)
+                            .position(|&c| c == b';')
+                            .is_some_and(|p| p >= 2),
+                )
+            }
+            b'\\' => esc += u32::from(matches!(text.get(i + 1), Some(b'x' | b'u'))),
+            0xF3 => tags |= text.get(i + 1) == Some(&0xA0),
+            _ => {}
+        }
+    }
+    run |= candidate_classes(len, any, all);
+    enabled
+        .iter()
+        .copied()
+        .filter(|d| match d {
+            Decoder::Base64 | Decoder::Hex => run,
+            Decoder::Url => pct >= 3,
+            Decoder::Html => amp >= 3,
+            Decoder::Escapes => esc >= 3,
+            Decoder::Tags => tags,
+        })
+        .collect()
 }
 
 /// Decodes every encoded run in `text` with the given decoders.
@@ -158,7 +259,7 @@ fn runs(text: &str, d: Decoder, out: &mut Vec<Decoded>, budget: &mut usize) {
             i += 1;
         }
         let run = &text[start..i];
-        if run.len() < MIN_RUN || *budget == 0 {
+        if !encoded_candidate(run.as_bytes()) || *budget == 0 {
             continue;
         }
         let all_hex = run.bytes().all(|b| b.is_ascii_hexdigit());

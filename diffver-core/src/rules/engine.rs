@@ -283,11 +283,11 @@ fn scan_unit(
                 }
             }
         }
-        if l.scope == Scope::ADDED
-            && !rs.decoders.is_empty()
-            && decode::worth_decoding(l.bytes, &rs.decoders)
-        {
-            decode_line(rs, ctx, lines, li, opts, out);
+        if l.scope == Scope::ADDED && !rs.decoders.is_empty() {
+            let worth = decode::worth_decoding(l.bytes, &rs.decoders);
+            if !worth.is_empty() {
+                decode_line(rs, ctx, lines, li, &worth, opts, out);
+            }
         }
     }
     cands.sort_unstable();
@@ -461,7 +461,9 @@ fn passes_guards(rule: &Rule, matched: &[u8], secret: &[u8]) -> bool {
     } else {
         matched
     };
-    if rule.allow.iter().any(|a| a.is_match(judged)) {
+    if rule.allow.iter().any(|a| a.is_match(judged))
+        || rule.allow_match.iter().any(|a| a.is_match(matched))
+    {
         return false;
     }
     if !rule.stopwords.is_empty() {
@@ -522,14 +524,20 @@ fn confirm(
     while hi + 1 < lines.len() && hi - li < rule.lines - 1 && lines[hi + 1].scope == scope {
         hi += 1;
     }
-    let mut text: Vec<u8> = Vec::new();
     let mut starts = Vec::with_capacity(hi - lo + 1);
-    for l in &lines[lo..=hi] {
-        starts.push(text.len());
-        text.extend_from_slice(l.bytes);
-        text.push(b'\n');
-    }
-    text.pop();
+    let text: std::borrow::Cow<'_, [u8]> = if lo == hi {
+        starts.push(0);
+        std::borrow::Cow::Borrowed(lines[li].bytes)
+    } else {
+        let mut joined: Vec<u8> = Vec::new();
+        for l in &lines[lo..=hi] {
+            starts.push(joined.len());
+            joined.extend_from_slice(l.bytes);
+            joined.push(b'\n');
+        }
+        joined.pop();
+        std::borrow::Cow::Owned(joined)
+    };
     let locate = |off: usize| {
         let k = starts.partition_point(|&s| s <= off).saturating_sub(1);
         (lo + k, off - starts[k])
@@ -573,54 +581,71 @@ fn confirm(
         }
         out.push(b);
     };
-    // Phrase rules also read the window's prose view when the text as
-    // written does not match: comment markers between the lines of a split
-    // phrase, or evasions, would otherwise hide it.
-    let raw_matches = mode == Mode::Raw && re.is_match(&text);
-    let haystack_is_view = mode == Mode::Normalized || (rule.normalize && !raw_matches);
-    if haystack_is_view {
-        let src = String::from_utf8_lossy(&text).into_owned();
-        let view = normalize::prose(&src);
-        for (n, m) in re.find_iter(view.text.as_bytes()).enumerate() {
-            if n >= MAX_MATCHES_PER_WINDOW {
+    // Matches of the regex in `hay`, which has the same length and offsets as
+    // `text` (it is `text` itself, or `text` with comment markers blanked).
+    let search = |hay: &[u8], out: &mut Vec<FindingBuilder>| {
+        let mut caps = re.create_captures();
+        let mut input = Input::new(hay);
+        let mut n = 0;
+        while n < MAX_MATCHES_PER_WINDOW {
+            re.search_captures(&input, &mut caps);
+            let Some(m) = caps.get_match() else { break };
+            let secret = rule
+                .secret_group
+                .and_then(|g| caps.get_group(g))
+                .map(|s| (s.start, s.end));
+            emit(m.start(), m.end(), secret, out);
+            n += 1;
+            let next = if m.end() > m.start() {
+                m.end()
+            } else {
+                m.end() + 1
+            };
+            if next > hay.len() {
                 break;
             }
-            let (s, e) = view.source_range(m.start(), m.end(), &src);
-            // The lossy text equals the raw bytes for valid UTF-8; clamp otherwise.
-            let (s, e) = (s.min(text.len()), e.min(text.len()));
-            emit(s, e.max(s), None, out);
+            input.set_start(next);
         }
-        return;
+        n
+    };
+    if mode == Mode::Raw {
+        if search(&text, out) > 0 || !rule.normalize {
+            return;
+        }
+        // Phrase rules also read past comment markers between the lines of a
+        // split phrase; for ASCII text blanking them keeps every offset.
+        if text.is_ascii() {
+            if hi > lo {
+                let blanked = normalize::blank_comment_markers(&text);
+                if blanked[..] != text[..] {
+                    search(&blanked, out);
+                }
+            }
+            return;
+        }
     }
-    let mut caps = re.create_captures();
-    let mut input = Input::new(&text);
-    let mut n = 0;
-    while n < MAX_MATCHES_PER_WINDOW {
-        re.search_captures(&input, &mut caps);
-        let Some(m) = caps.get_match() else { break };
-        let secret = rule
-            .secret_group
-            .and_then(|g| caps.get_group(g))
-            .map(|s| (s.start, s.end));
-        emit(m.start(), m.end(), secret, out);
-        n += 1;
-        let next = if m.end() > m.start() {
-            m.end()
-        } else {
-            m.end() + 1
-        };
-        if next > text.len() {
+    // Non-ASCII text: match the prose view (invisibles stripped, NFKC,
+    // confusable skeleton) and map matches back to the source.
+    let src = String::from_utf8_lossy(&text).into_owned();
+    let view = normalize::prose(&src);
+    for (n, m) in re.find_iter(view.text.as_bytes()).enumerate() {
+        if n >= MAX_MATCHES_PER_WINDOW {
             break;
         }
-        input.set_start(next);
+        let (s, e) = view.source_range(m.start(), m.end(), &src);
+        // The lossy text equals the raw bytes for valid UTF-8; clamp otherwise.
+        let (s, e) = (s.min(text.len()), e.min(text.len()));
+        emit(s, e.max(s), None, out);
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn decode_line(
     rs: &Ruleset,
     ctx: &mut FileCtx<'_, '_>,
     lines: &[ULine<'_>],
     li: usize,
+    first: &[Decoder],
     opts: &ScanOptions,
     out: &mut Vec<FindingBuilder>,
 ) {
@@ -628,7 +653,7 @@ fn decode_line(
     let text = String::from_utf8_lossy(l.bytes).into_owned();
     // (decoded text, chain, the encoded run's byte range in the line)
     let mut queue: Vec<(String, Vec<&'static str>, (usize, usize))> = Vec::new();
-    for d in decode::decode_all(&text, &rs.decoders) {
+    for d in decode::decode_all(&text, first) {
         queue.push((d.text, vec![d.decoder.name()], (d.start, d.end)));
     }
     let mut i = 0;

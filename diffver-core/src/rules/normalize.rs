@@ -46,6 +46,30 @@ const COMMENT_MARKERS: [&str; 12] = [
     "<!--", "///", "//!", "//", "/*", "*/", "--", "#", "*", ";", ">", "'''",
 ];
 
+/// Replaces comment markers at line starts (and the indentation before them)
+/// with spaces, keeping every offset: the cheap prose view of ASCII text.
+pub(crate) fn blank_comment_markers(src: &[u8]) -> Vec<u8> {
+    let mut out = src.to_vec();
+    let mut i = 0;
+    while i < out.len() {
+        let line_end = memchr::memchr(b'\n', &out[i..]).map_or(out.len(), |p| i + p);
+        let mut j = i;
+        while j < line_end && (out[j] == b' ' || out[j] == b'\t') {
+            j += 1;
+        }
+        if let Some(m) = COMMENT_MARKERS
+            .iter()
+            .find(|m| out[j..line_end].starts_with(m.as_bytes()))
+        {
+            for b in &mut out[j..j + m.len()] {
+                *b = b' ';
+            }
+        }
+        i = line_end + 1;
+    }
+    out
+}
+
 /// Builds the prose view of `src` (which may hold several lines).
 pub(crate) fn prose(src: &str) -> View {
     let mut v = View {

@@ -106,6 +106,7 @@ pub(crate) struct Rule {
     pub(crate) entropy: Option<f64>,
     pub(crate) secret_group: Option<usize>,
     pub(crate) allow: Vec<Regex>,
+    pub(crate) allow_match: Vec<Regex>,
     pub(crate) stopwords: Vec<String>,
     pub(crate) normalize: bool,
     pub(crate) decode: Vec<Decoder>,
@@ -314,6 +315,11 @@ pub(crate) fn validate(def: RuleDef, pack: &str) -> Result<Rule, RuleError> {
         .iter()
         .map(|p| compile(&id, "allow", p))
         .collect::<Result<Vec<_>, _>>()?;
+    let allow_match = def
+        .allow_match
+        .iter()
+        .map(|p| compile(&id, "allow_match", p))
+        .collect::<Result<Vec<_>, _>>()?;
     let requires = def
         .requires
         .as_deref()
@@ -359,6 +365,7 @@ pub(crate) fn validate(def: RuleDef, pack: &str) -> Result<Rule, RuleError> {
         entropy: def.entropy,
         secret_group: def.secret_group,
         allow,
+        allow_match,
         stopwords: def
             .stopwords
             .iter()

@@ -54,6 +54,8 @@ pub(crate) struct RuleDef {
     #[serde(default)]
     pub(crate) allow: Vec<String>,
     #[serde(default)]
+    pub(crate) allow_match: Vec<String>,
+    #[serde(default)]
     pub(crate) stopwords: Vec<String>,
     #[serde(default)]
     pub(crate) normalize: bool,

@@ -151,7 +151,10 @@ fn one_file(
         .flatten()
         .any(|m| m.is_gitlink());
     let unverifiable = !matches!(f.binary(), Binary::No) || gitlink;
-    if base.is_none() && f.op() != FileOp::Add {
+    // Without a base, only an added file with an `index` line can be checked
+    // (its content is all in the diff); hashing other added files would
+    // verify nothing.
+    if base.is_none() && (f.op() != FileOp::Add || f.index().is_none()) {
         return None;
     }
     if unverifiable {

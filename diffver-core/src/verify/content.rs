@@ -109,10 +109,7 @@ fn binary(f: &FilePatch, out: &mut Vec<FindingBuilder>) {
 fn added_line(diff: &Diff<'_>, f: &FilePatch, line: &Line, out: &mut Vec<FindingBuilder>) {
     let bytes = diff.line_bytes(line);
     // Fast path: printable ASCII and tabs need no further look.
-    if bytes
-        .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t')
-    {
+    if crate::text::is_plain_line(bytes) {
         return;
     }
     let body = bytes.strip_suffix(b"\r").unwrap_or(bytes);

@@ -92,8 +92,8 @@ impl Report {
         &self.findings
     }
 
-    /// Verified post-images: for every added text file, and with a base tree
-    /// for every text file that applied exactly.
+    /// Verified post-images: for every added text file whose `index` line could be
+    /// checked, and with a base tree for every text file that applied exactly.
     pub fn post_images(&self) -> &[PostImage] {
         &self.post_images
     }

@@ -126,9 +126,14 @@ pub(super) fn invisible(text: &str, first_line_of_file: bool) -> Vec<Hit> {
         let prev = k.checked_sub(1).map(|p| chars[p].1);
         let next = chars.get(k + 1).map(|n| n.1);
         let exempt = match c {
-            // Emoji presentation selectors after a pictograph, digit or keycap base.
-            '\u{FE0E}' | '\u{FE0F}' => {
-                prev.is_some_and(|p| is_pictograph(p) || p.is_ascii_digit() || p == '#' || p == '*')
+            // Variation selectors: emoji presentation selectors are harmless
+            // alone or in short runs (stray ones are common in docs); a long
+            // run of selectors smuggles data.
+            '\u{FE00}'..='\u{FE0F}' => {
+                let is_vs = |x: &(usize, char)| matches!(x.1 as u32, 0xFE00..=0xFE0F);
+                let run = chars[k..].iter().take_while(|x| is_vs(x)).count()
+                    + chars[..k].iter().rev().take_while(|x| is_vs(x)).count();
+                run < 4 && (matches!(c, '\u{FE0E}' | '\u{FE0F}') || prev.is_some_and(is_pictograph))
             }
             // Emoji ZWJ sequences; joiners inside words of scripts that use them.
             '\u{200D}' | '\u{200C}' => {
@@ -196,50 +201,107 @@ pub(super) fn tag_chars(text: &str) -> Vec<Hit> {
     )]
 }
 
-/// Identifiers that mix scripts (`sayНello` with a Cyrillic Н): they look like
-/// one name and are another.
+/// Byte ranges of a line that are code: outside string literals and before a
+/// trailing comment. A heuristic across languages (quotes, `//`, `#`, `--`,
+/// `/*`); homoglyphs in test strings and prose are not identifiers.
+fn code_ranges(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let trimmed = text.trim_start();
+    if ["//", "#", "*", "/*", "--", ";", "<!--"]
+        .iter()
+        .any(|m| trimmed.starts_with(m))
+    {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'"' | b'\'' | b'`') => {
+                out.push((start, i));
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                start = i.min(b.len());
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') || b.get(i + 1) == Some(&b'*') => {
+                out.push((start, i));
+                return out;
+            }
+            b'#' if i == 0 || b[i - 1] == b' ' => {
+                out.push((start, i));
+                return out;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push((start, b.len()));
+    out
+}
+
+/// Whether a non-ASCII letter imitates a Latin one (its confusable skeleton
+/// is ASCII), like Cyrillic `а` or Greek `ο`.
+fn imitates_latin(c: char) -> bool {
+    if c.is_ascii() || !c.is_alphabetic() {
+        return false;
+    }
+    let mut buf = [0u8; 4];
+    let mut sk = unicode_security::skeleton(c.encode_utf8(&mut buf));
+    matches!((sk.next(), sk.next()), (Some(a), None) if a.is_ascii_alphanumeric())
+}
+
+/// Identifiers that mix Latin with look-alike letters of another script
+/// (`sayНello` with a Cyrillic Н): they look like one name and are another.
 pub(super) fn confusable_identifiers(text: &str) -> Vec<Hit> {
     let mut out = Vec::new();
-    let mut start = None;
-    let bytes_end = text.len();
-    let check = |s: usize, e: usize, out: &mut Vec<Hit>| {
-        let token = &text[s..e];
-        if token.is_ascii() || !token.chars().any(|c| c.is_ascii_alphabetic()) {
-            return;
-        }
-        let letters: String = token.chars().filter(|c| c.is_alphabetic()).collect();
-        if !letters.is_single_script() {
-            let odd: Vec<String> = token
-                .chars()
-                .filter(|c| !c.is_ascii())
+    for (lo, hi) in code_ranges(text) {
+        let Some(code) = text.get(lo..hi) else {
+            continue;
+        };
+        let mut start = None;
+        let check = |s: usize, e: usize, out: &mut Vec<Hit>| {
+            let token = &code[s..e];
+            if token.is_ascii() || !token.chars().any(|c| c.is_ascii_alphabetic()) {
+                return;
+            }
+            let letters: String = token.chars().filter(|c| c.is_alphabetic()).collect();
+            let odd: Vec<char> = token.chars().filter(|&c| imitates_latin(c)).collect();
+            if letters.is_single_script() || odd.is_empty() {
+                return;
+            }
+            let names: Vec<String> = odd
+                .iter()
                 .take(3)
-                .map(|c| format!("U+{:04X}", c as u32))
+                .map(|c| format!("U+{:04X}", *c as u32))
                 .collect();
             out.push(hit(
-                s,
-                e,
+                lo + s,
+                lo + e,
                 format!(
-                    "identifier \"{}\" mixes scripts ({}) and can pass for another name",
+                    "identifier \"{}\" mixes scripts ({} imitating Latin letters) and can pass for another name",
                     crate::text::escape_for_display(token.as_bytes()),
-                    odd.join(", ")
+                    names.join(", ")
                 ),
                 token.to_owned(),
             ));
-        }
-    };
-    for (i, c) in text.char_indices() {
-        let ident = c.is_alphanumeric() || c == '_' || c == '$';
-        match (ident, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                check(s, i, &mut out);
-                start = None;
+        };
+        for (i, c) in code.char_indices() {
+            let ident = c.is_alphanumeric() || c == '_' || c == '$';
+            match (ident, start) {
+                (true, None) => start = Some(i),
+                (false, Some(s)) => {
+                    check(s, i, &mut out);
+                    start = None;
+                }
+                _ => {}
             }
-            _ => {}
         }
-    }
-    if let Some(s) = start {
-        check(s, bytes_end, &mut out);
+        if let Some(s) = start {
+            check(s, code.len(), &mut out);
+        }
     }
     out
 }
@@ -285,6 +347,12 @@ mod tests {
 
     #[test]
     fn mixed_script_identifiers() {
+        assert!(confusable_identifiers("let text = \"abc\u{3b1}\u{3b2}\u{3b3}\";").is_empty());
+        assert!(confusable_identifiers("// Vol01\u{6821}\u{82b1}").is_empty());
+        assert_eq!(
+            confusable_identifiers("if (p\u{430}ssword == x) // ok").len(),
+            1
+        );
         assert_eq!(confusable_identifiers("def say\u{41D}ello():").len(), 1);
         assert!(
             confusable_identifiers(
