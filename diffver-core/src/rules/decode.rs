@@ -128,92 +128,159 @@ fn candidate_classes(len: usize, any: u8, all: u8) -> bool {
     any & 1 != 0 && any & 2 != 0 && any & (4 | 8) != 0 && !(any & 8 != 0 && any & 16 != 0)
 }
 
-/// Whether the text has a run of base64 or hex that may be an encoding (one
-/// pass, no allocation).
+/// Whether the text has a run of base64/hex alphabet bytes that may be an
+/// encoding. The common case (no run reaches [`MIN_RUN`]) costs a few
+/// instructions a byte; only runs that reach it are classified.
 fn has_encoded_run(text: &[u8]) -> bool {
-    let (mut len, mut any, mut all) = (0usize, 0u8, 0xffu8);
-    for &b in text {
-        let c = CLASS[b as usize];
-        if c == 0 {
-            if candidate_classes(len, any, all) {
+    let mut len = 0usize;
+    let mut i = 0;
+    while i < text.len() {
+        len = if CLASS[text[i] as usize] != 0 {
+            len + 1
+        } else {
+            0
+        };
+        i += 1;
+        if len == MIN_RUN {
+            let start = i - MIN_RUN;
+            let end = text[i..]
+                .iter()
+                .position(|&b| CLASS[b as usize] == 0)
+                .map_or(text.len(), |p| i + p);
+            let (mut any, mut all) = (0u8, 0xffu8);
+            for &b in &text[start..end] {
+                let c = CLASS[b as usize];
+                any |= c;
+                if c != 32 {
+                    all &= c;
+                }
+            }
+            if candidate_classes(end - start, any, all) {
                 return true;
             }
-            (len, any, all) = (0, 0, 0xff);
-        } else {
-            len += 1;
-            any |= c;
-            // '=' padding does not make a run non-hex.
-            if c != 32 {
-                all &= c;
-            }
+            i = end;
+            len = 0;
         }
     }
-    candidate_classes(len, any, all)
+    false
 }
 
-/// The decoders worth trying on a text: a cheap single pass run on every
-/// added line before any decoding. Returns the subset of `enabled` whose
-/// trigger is present (a long base64/hex run, three `%XX`, three entities,
-/// three `\\x`/`\\u` escapes, a tag character).
-pub(crate) fn worth_decoding(text: &[u8], enabled: &[Decoder]) -> Vec<Decoder> {
-    let (mut len, mut any, mut all) = (0usize, 0u8, 0xffu8);
-    let mut run = false;
-    let (mut pct, mut amp, mut esc, mut tags) = (0u32, 0u32, 0u32, false);
-    for (i, &b) in text.iter().enumerate() {
-        let c = CLASS[b as usize];
-        if c != 0 {
-            len += 1;
-            any |= c;
-            if c != 32 {
-                all &= c;
-            }
-            continue;
+/// A set of decoders, as bits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct DecoderSet(u8);
+
+impl DecoderSet {
+    pub(crate) fn of(ds: &[Decoder]) -> DecoderSet {
+        DecoderSet(ds.iter().fold(0, |m, d| m | d.bit()))
+    }
+    pub(crate) fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    fn has(self, d: Decoder) -> bool {
+        self.0 & d.bit() != 0
+    }
+    pub(crate) fn decoders(self) -> impl Iterator<Item = Decoder> {
+        Decoder::ALL.into_iter().filter(move |d| self.has(*d))
+    }
+}
+
+impl Decoder {
+    fn bit(self) -> u8 {
+        1 << (Decoder::ALL.iter().position(|d| *d == self).unwrap_or(0) as u8)
+    }
+}
+
+/// The decoders worth trying on a text: a cheap test run on every added line
+/// before any decoding. Returns the subset of `enabled` whose trigger is
+/// present (a long base64/hex run, three `%XX`, three entities, three
+/// `\\x`/`\\u` escapes, a tag character).
+pub(crate) fn worth_decoding(text: &[u8], enabled: DecoderSet) -> DecoderSet {
+    // One branch-free pass: the current alphabet run's length, and which
+    // trigger bytes occur. Only lines that pass get the precise checks.
+    let (mut len, mut long, mut seen) = (0u32, false, 0u8);
+    for &b in text {
+        let c = TRIGGER[b as usize];
+        len = (len + 1) * u32::from(c & 1);
+        long |= len as usize >= MIN_RUN;
+        seen |= c;
+    }
+    let mut found = 0u8;
+    if long && (enabled.has(Decoder::Base64) || enabled.has(Decoder::Hex)) && has_encoded_run(text)
+    {
+        found |= Decoder::Base64.bit() | Decoder::Hex.bit();
+    }
+    if seen & 0b1110 == 0 {
+        if seen & 0b1_0000 != 0 && enabled.has(Decoder::Tags) && has_tag_char(text) {
+            found |= Decoder::Tags.bit();
         }
-        if len > 0 {
-            run |= candidate_classes(len, any, all);
-            (len, any, all) = (0, 0, 0xff);
+        return DecoderSet(found & enabled.0);
+    }
+    if enabled.has(Decoder::Url) || enabled.has(Decoder::Html) || enabled.has(Decoder::Escapes) {
+        let (mut pct, mut amp, mut esc) = (0u32, 0u32, 0u32);
+        for i in memchr::memchr3_iter(b'%', b'&', b'\\', text) {
+            let next = text.get(i + 1).copied();
+            match text[i] {
+                b'%' => {
+                    pct += u32::from(
+                        next.is_some_and(|b| b.is_ascii_hexdigit())
+                            && text.get(i + 2).is_some_and(u8::is_ascii_hexdigit),
+                    )
+                }
+                b'&' => {
+                    amp += u32::from(
+                        next == Some(b'#')
+                            || text[i + 1..]
+                                .iter()
+                                .take(7)
+                                .position(|&c| c == b';')
+                                .is_some_and(|p| p >= 2),
+                    )
+                }
+                _ => esc += u32::from(matches!(next, Some(b'x' | b'u'))),
+            }
         }
-        match b {
-            b'%' => {
-                pct += u32::from(
-                    text.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                        && text.get(i + 2).is_some_and(u8::is_ascii_hexdigit),
-                )
-            }
-            b'&' => {
-                amp += u32::from(
-                    text.get(i + 1) == Some(&b'#')
-                        || text[i + 1..]
-                            .iter()
-                            .take(7)
-                            .position(|&c| c == b';')
-                            .is_some_and(|p| p >= 2),
-                )
-            }
-            b'\\' => esc += u32::from(matches!(text.get(i + 1), Some(b'x' | b'u'))),
-            0xF3 => tags |= text.get(i + 1) == Some(&0xA0),
-            _ => {}
+        if pct >= 3 {
+            found |= Decoder::Url.bit();
+        }
+        if amp >= 3 {
+            found |= Decoder::Html.bit();
+        }
+        if esc >= 3 {
+            found |= Decoder::Escapes.bit();
         }
     }
-    run |= candidate_classes(len, any, all);
-    enabled
-        .iter()
-        .copied()
-        .filter(|d| match d {
-            Decoder::Base64 | Decoder::Hex => run,
-            Decoder::Url => pct >= 3,
-            Decoder::Html => amp >= 3,
-            Decoder::Escapes => esc >= 3,
-            Decoder::Tags => tags,
-        })
-        .collect()
+    if seen & 0b1_0000 != 0 && enabled.has(Decoder::Tags) && has_tag_char(text) {
+        found |= Decoder::Tags.bit();
+    }
+    DecoderSet(found & enabled.0)
 }
+
+/// Tag characters are U+E0000..U+E007F: UTF-8 `F3 A0 80..81 xx`.
+fn has_tag_char(text: &[u8]) -> bool {
+    memchr::memchr_iter(0xF3, text).any(|i| text.get(i + 1) == Some(&0xA0))
+}
+
+/// Trigger bits per byte: 1 base64/hex alphabet, 2 `%`, 4 `&`, 8 `\\`,
+/// 16 the lead byte of a tag character.
+const TRIGGER: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if CLASS[i] != 0 { 1 } else { 0 };
+        i += 1;
+    }
+    t[b'%' as usize] = 2;
+    t[b'&' as usize] = 4;
+    t[b'\\' as usize] = 8;
+    t[0xF3] = 16;
+    t
+};
 
 /// Decodes every encoded run in `text` with the given decoders.
-pub(crate) fn decode_all(text: &str, decoders: &[Decoder]) -> Vec<Decoded> {
+pub(crate) fn decode_all(text: &str, decoders: DecoderSet) -> Vec<Decoded> {
     let mut out = Vec::new();
     let mut budget = MAX_DECODED;
-    for &d in decoders {
+    for d in decoders.decoders() {
         match d {
             Decoder::Base64 | Decoder::Hex => runs(text, d, &mut out, &mut budget),
             Decoder::Url => whole(text, d, url_decode(text), &mut out, &mut budget),
@@ -474,7 +541,10 @@ mod tests {
     use super::*;
 
     fn one(text: &str, d: Decoder) -> Option<String> {
-        decode_all(text, &[d]).into_iter().next().map(|d| d.text)
+        decode_all(text, DecoderSet::of(&[d]))
+            .into_iter()
+            .next()
+            .map(|d| d.text)
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use aho_corasick::AhoCorasick;
 use hmac::{Hmac, Mac};
 use regex_automata::meta::Regex;
-use regex_automata::{Input, PatternSet};
+use regex_automata::{Anchored, Input, PatternSet};
 use sha2::Sha256;
 
 use super::Ruleset;
@@ -78,6 +78,8 @@ pub(crate) fn scan(
     opts: &ScanOptions,
     out: &mut Vec<FindingBuilder>,
 ) {
+    // One line buffer reused for every hunk.
+    let mut lines: Vec<ULine<'_>> = Vec::new();
     for f in diff.files() {
         let path = f
             .path()
@@ -94,20 +96,17 @@ pub(crate) fn scan(
         };
         path_rules(rs, &mut ctx, f, &path, out);
         for h in f.hunks() {
-            let lines: Vec<ULine<'_>> = h
-                .lines()
-                .iter()
-                .map(|l| ULine {
-                    bytes: diff.line_bytes(l),
-                    abs: l.content_span().start,
-                    scope: match l.kind() {
-                        LineKind::Added => Scope::ADDED,
-                        LineKind::Removed => Scope::REMOVED,
-                        LineKind::Context => Scope::CONTEXT,
-                    },
-                    hunk_line: Some(l),
-                })
-                .collect();
+            lines.clear();
+            lines.extend(h.lines().iter().map(|l| ULine {
+                bytes: diff.line_bytes(l),
+                abs: l.content_span().start,
+                scope: match l.kind() {
+                    LineKind::Added => Scope::ADDED,
+                    LineKind::Removed => Scope::REMOVED,
+                    LineKind::Context => Scope::CONTEXT,
+                },
+                hunk_line: Some(l),
+            }));
             scan_unit(rs, &mut ctx, Some(h), &lines, opts, out);
         }
     }
@@ -284,9 +283,9 @@ fn scan_unit(
             }
         }
         if l.scope == Scope::ADDED && !rs.decoders.is_empty() {
-            let worth = decode::worth_decoding(l.bytes, &rs.decoders);
+            let worth = decode::worth_decoding(l.bytes, rs.decoder_set);
             if !worth.is_empty() {
-                decode_line(rs, ctx, lines, li, &worth, opts, out);
+                decode_line(rs, ctx, lines, li, worth, opts, out);
             }
         }
     }
@@ -524,6 +523,38 @@ fn confirm(
     while hi + 1 < lines.len() && hi - li < rule.lines - 1 && lines[hi + 1].scope == scope {
         hi += 1;
     }
+    // The line alone first (no copy); then, for multi-line rules, the window.
+    if mode == Mode::Raw {
+        if confirm_window(rs, ctx, lines, li, (li, li), rule, re, false, opts, out) > 0 {
+            return;
+        }
+        if hi > lo && confirm_window(rs, ctx, lines, li, (lo, hi), rule, re, false, opts, out) > 0 {
+            return;
+        }
+        if !rule.normalize {
+            return;
+        }
+    }
+    confirm_window(rs, ctx, lines, li, (lo, hi), rule, re, true, opts, out);
+}
+
+/// Runs `re` over lines `lo..=hi` (as written, or normalised) and reports the
+/// matches; returns how many there were.
+#[allow(clippy::too_many_arguments)]
+fn confirm_window(
+    rs: &Ruleset,
+    ctx: &FileCtx<'_, '_>,
+    lines: &[ULine<'_>],
+    li: usize,
+    (lo, hi): (usize, usize),
+    rule: &Rule,
+    re: &Regex,
+    normalized: bool,
+    opts: &ScanOptions,
+    out: &mut Vec<FindingBuilder>,
+) -> usize {
+    let _ = rs;
+    let scope = lines[li].scope;
     let mut starts = Vec::with_capacity(hi - lo + 1);
     let text: std::borrow::Cow<'_, [u8]> = if lo == hi {
         starts.push(0);
@@ -572,7 +603,7 @@ fn confirm(
         let mut b = located(ctx, rule, l, sc, line_end)
             .safe_evidence(snippet(l.bytes, sc, line_end, redacted))
             .key(key);
-        if mode == Mode::Normalized {
+        if normalized {
             let m = format!(
                 "{} (after normalising hidden or look-alike characters)",
                 rule.info.title
@@ -583,52 +614,46 @@ fn confirm(
     };
     // Matches of the regex in `hay`, which has the same length and offsets as
     // `text` (it is `text` itself, or `text` with comment markers blanked).
+    // Capture groups are resolved only for matches, and only when the rule
+    // names a secret group.
     let search = |hay: &[u8], out: &mut Vec<FindingBuilder>| {
-        let mut caps = re.create_captures();
-        let mut input = Input::new(hay);
         let mut n = 0;
-        while n < MAX_MATCHES_PER_WINDOW {
-            re.search_captures(&input, &mut caps);
-            let Some(m) = caps.get_match() else { break };
-            let secret = rule
-                .secret_group
-                .and_then(|g| caps.get_group(g))
-                .map(|s| (s.start, s.end));
-            emit(m.start(), m.end(), secret, out);
-            n += 1;
-            let next = if m.end() > m.start() {
-                m.end()
-            } else {
-                m.end() + 1
-            };
-            if next > hay.len() {
+        let mut caps = None;
+        for m in re.find_iter(hay) {
+            if n >= MAX_MATCHES_PER_WINDOW {
                 break;
             }
-            input.set_start(next);
+            let secret = rule.secret_group.and_then(|g| {
+                let caps = caps.get_or_insert_with(|| re.create_captures());
+                let input = Input::new(hay).range(m.range()).anchored(Anchored::Yes);
+                re.search_captures(&input, caps);
+                caps.get_group(g).map(|s| (s.start, s.end))
+            });
+            emit(m.start(), m.end(), secret, out);
+            n += 1;
         }
         n
     };
-    if mode == Mode::Raw {
-        if search(&text, out) > 0 || !rule.normalize {
-            return;
-        }
-        // Phrase rules also read past comment markers between the lines of a
-        // split phrase; for ASCII text blanking them keeps every offset.
-        if text.is_ascii() {
-            if hi > lo {
-                let blanked = normalize::blank_comment_markers(&text);
-                if blanked[..] != text[..] {
-                    search(&blanked, out);
-                }
+    if !normalized {
+        return search(&text, out);
+    }
+    if text.is_ascii() {
+        // Phrase rules read past comment markers between the lines of a split
+        // phrase; blanking them in ASCII text keeps every offset.
+        if hi > lo {
+            let blanked = normalize::blank_comment_markers(&text);
+            if blanked[..] != text[..] {
+                return search(&blanked, out);
             }
-            return;
         }
+        return 0;
     }
     // Non-ASCII text: match the prose view (invisibles stripped, NFKC,
     // confusable skeleton) and map matches back to the source.
     let src = String::from_utf8_lossy(&text).into_owned();
     let view = normalize::prose(&src);
-    for (n, m) in re.find_iter(view.text.as_bytes()).enumerate() {
+    let mut n = 0;
+    for m in re.find_iter(view.text.as_bytes()) {
         if n >= MAX_MATCHES_PER_WINDOW {
             break;
         }
@@ -636,7 +661,9 @@ fn confirm(
         // The lossy text equals the raw bytes for valid UTF-8; clamp otherwise.
         let (s, e) = (s.min(text.len()), e.min(text.len()));
         emit(s, e.max(s), None, out);
+        n += 1;
     }
+    n
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -645,7 +672,7 @@ fn decode_line(
     ctx: &mut FileCtx<'_, '_>,
     lines: &[ULine<'_>],
     li: usize,
-    first: &[Decoder],
+    first: decode::DecoderSet,
     opts: &ScanOptions,
     out: &mut Vec<FindingBuilder>,
 ) {
@@ -662,7 +689,7 @@ fn decode_line(
         i += 1;
         scan_decoded(rs, ctx, l, &decoded, &chain, run, opts, out);
         if chain.len() < MAX_DECODE_DEPTH {
-            for d in decode::decode_all(&decoded, &rs.decoders) {
+            for d in decode::decode_all(&decoded, rs.decoder_set) {
                 let mut c = chain.clone();
                 c.push(d.decoder.name());
                 queue.push((d.text, c, run));

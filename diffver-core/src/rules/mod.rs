@@ -62,6 +62,7 @@ pub struct Ruleset {
     path_rules: Vec<u32>,
     agent_rules: Vec<u32>,
     decoders: Vec<Decoder>,
+    decoder_set: decode::DecoderSet,
     scopes: Scope,
 }
 
@@ -219,6 +220,7 @@ impl RulesetBuilder {
             normalize_rules,
             path_rules,
             agent_rules,
+            decoder_set: decode::DecoderSet::of(&decoders),
             decoders,
             scopes,
         })
