@@ -37,6 +37,37 @@ fn attacker_controlled(path: &str) -> bool {
         || rest == "pull_request.head.ref"
         || rest.starts_with("commits")
         || rest.starts_with("pages")
+        || (rest.contains("labels") && rest.ends_with(".name"))
+}
+
+/// Whether an expression's value is a boolean (a comparison or a boolean
+/// function), which cannot carry text into a script whatever its inputs.
+fn is_boolean(expr: &str) -> bool {
+    let e = expr.trim();
+    let lower = e.to_ascii_lowercase();
+    e.contains("==")
+        || e.contains("!=")
+        || [
+            "contains(",
+            "startswith(",
+            "endswith(",
+            "success(",
+            "failure(",
+            "always(",
+            "cancelled(",
+            "!",
+        ]
+        .iter()
+        .any(|f| lower.starts_with(f))
+}
+
+/// Keys whose values are code: `run:` steps, and action inputs that evaluate
+/// their value as a script or command.
+fn is_sink_key(k: &str) -> bool {
+    matches!(
+        k,
+        "run" | "script" | "cmd" | "command" | "shell-script" | "inline-script"
+    )
 }
 
 /// The expression paths (`github.event.issue.title`) inside `${{ ... }}`.
@@ -65,7 +96,7 @@ fn key(line: &str) -> Option<&str> {
 }
 
 enum Where {
-    Script(&'static str),
+    Script(String),
     Elsewhere,
     Unknown,
 }
@@ -73,8 +104,7 @@ enum Where {
 fn context(ctx: &Ctx<'_, '_>) -> Where {
     let own = ctx.text.trim_end_matches('\r');
     match key(own) {
-        Some("run") => return Where::Script("run:"),
-        Some("script") => return Where::Script("script:"),
+        Some(k) if is_sink_key(k) => return Where::Script(format!("{k}:")),
         Some(_) => return Where::Elsewhere,
         None => {}
     }
@@ -91,14 +121,74 @@ fn context(ctx: &Ctx<'_, '_>) -> Where {
         }
         if indent(t) < want {
             return match key(t) {
-                Some("run") => Where::Script("run:"),
-                Some("script") => Where::Script("script:"),
+                Some(k) if is_sink_key(k) => Where::Script(format!("{k}:")),
                 Some(_) => Where::Elsewhere,
                 None => Where::Unknown,
             };
         }
     }
     Where::Unknown
+}
+
+/// Environment variables set from attacker-controlled data anywhere in the
+/// hunk (`TITLE: ${{ github.event.issue.title }}`); `${{ env.TITLE }}` in a
+/// script carries the same data. Scoping (step over job over workflow) is
+/// approximated: the definition nearest above the use at a lower
+/// indentation, or inside the same step, wins.
+fn env_tainted(ctx: &Ctx<'_, '_>, name: &str) -> bool {
+    let lines = ctx.hunk.lines();
+    let texts: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            if l.kind() == LineKind::Removed {
+                String::new()
+            } else {
+                String::from_utf8_lossy(ctx.diff.line_bytes(l)).into_owned()
+            }
+        })
+        .collect();
+    let defines = |t: &str| -> Option<bool> {
+        let k = key(t)?;
+        if k != name {
+            return None;
+        }
+        let value = &t[t.find(':').map_or(t.len(), |i| i + 1)..];
+        let tainted = value.contains("${{")
+            && value.split("${{").skip(1).any(|e| {
+                paths(e.split("}}").next().unwrap_or(""))
+                    .into_iter()
+                    .any(attacker_controlled)
+            });
+        Some(tainted)
+    };
+    // The step around the use: from its `- ` line to the next item at that indentation.
+    let use_at = ctx.line;
+    let step_start = (0..=use_at)
+        .rev()
+        .find(|&i| texts[i].trim_start().starts_with("- "));
+    if let Some(s0) = step_start {
+        let ind = indent(&texts[s0]);
+        let mut i = s0;
+        while i < texts.len() {
+            let t = &texts[i];
+            if i > s0 && !t.trim().is_empty() && indent(t) <= ind {
+                break;
+            }
+            if let Some(tainted) = defines(t) {
+                return tainted;
+            }
+            i += 1;
+        }
+    }
+    // Otherwise the nearest definition above the step and outside any step
+    // (job level, then workflow level).
+    let before = step_start.unwrap_or(use_at);
+    let step_indent = step_start.map_or(usize::MAX, |s0| indent(&texts[s0]));
+    (0..before)
+        .rev()
+        .filter(|&i| indent(&texts[i]) <= step_indent)
+        .find_map(|i| defines(&texts[i]))
+        .unwrap_or(false)
 }
 
 pub(super) fn template_injection(ctx: &Ctx<'_, '_>) -> Vec<Hit> {
@@ -114,7 +204,16 @@ pub(super) fn template_injection(ctx: &Ctx<'_, '_>) -> Vec<Hit> {
         let end = start + len + 2;
         let expr = &text[start + 3..start + len];
         from = end;
-        let Some(bad) = paths(expr).into_iter().find(|p| attacker_controlled(p)) else {
+        if is_boolean(expr) {
+            continue;
+        }
+        let direct = paths(expr).into_iter().find(|p| attacker_controlled(p));
+        let via_env = || {
+            paths(expr)
+                .into_iter()
+                .find(|p| p.strip_prefix("env.").is_some_and(|n| env_tainted(ctx, n)))
+        };
+        let Some(bad) = direct.or_else(via_env) else {
             continue;
         };
         let place = place.get_or_insert_with(|| context(ctx));
