@@ -210,28 +210,45 @@ fn scan_unit(
     opts: &ScanOptions,
     out: &mut Vec<FindingBuilder>,
 ) {
-    let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+    if lines.is_empty() {
         return;
-    };
+    }
     let input = ctx.diff.input();
-    let region = &input[first.abs..(last.abs + last.bytes.len()).min(input.len())];
     let mut cands: Vec<(u32, u32, Mode)> = Vec::new();
     let usable = |ctx: &FileCtx<'_, '_>, r: u32, scope: Scope| {
         ctx.active[r as usize] && rs.rules[r as usize].scope.has(scope)
     };
     if let Some(ac) = &rs.ac {
-        for m in ac.find_overlapping_iter(region) {
-            let at = first.abs + m.start();
-            let li = lines.partition_point(|l| l.abs <= at).saturating_sub(1);
-            let l = &lines[li];
-            if at + m.len() > l.abs + l.bytes.len() {
+        // One keyword pass over each run of consecutive lines whose scope
+        // some rule reads (context and removed lines are skipped when no
+        // rule reads them). A run is contiguous in the input.
+        let mut i = 0;
+        while i < lines.len() {
+            if !rs.scopes.has(lines[i].scope) {
+                i += 1;
                 continue;
             }
-            for &r in &rs.kw_rules[m.pattern().as_usize()] {
-                if usable(ctx, r, l.scope) {
-                    cands.push((r, li as u32, Mode::Raw));
+            let mut j = i;
+            while j + 1 < lines.len() && rs.scopes.has(lines[j + 1].scope) {
+                j += 1;
+            }
+            let (a, b) = (&lines[i], &lines[j]);
+            let region = &input[a.abs..(b.abs + b.bytes.len()).min(input.len())];
+            let run = &lines[i..=j];
+            for m in ac.find_overlapping_iter(region) {
+                let at = a.abs + m.start();
+                let k = run.partition_point(|l| l.abs <= at).saturating_sub(1);
+                let l = &run[k];
+                if at + m.len() > l.abs + l.bytes.len() {
+                    continue;
+                }
+                for &r in &rs.kw_rules[m.pattern().as_usize()] {
+                    if usable(ctx, r, l.scope) {
+                        cands.push((r, (i + k) as u32, Mode::Raw));
+                    }
                 }
             }
+            i = j + 1;
         }
     }
     let mut set = rs

@@ -308,6 +308,14 @@ impl Ruleset {
         failures
     }
 
+    /// Runs only the rules (no integrity checks) over a diff and returns their
+    /// findings in their total order. [`crate::scan::scan`] runs both.
+    pub fn find(&self, diff: &Diff<'_>, opts: &ScanOptions) -> Vec<crate::finding::Finding> {
+        let mut out = Vec::new();
+        engine::scan(diff, self, opts, &mut out);
+        crate::finding::finish(diff, out)
+    }
+
     /// Runs the rules over a diff; the findings are sealed by the caller
     /// (see [`crate::scan`]).
     pub(crate) fn scan_into(
