@@ -50,7 +50,10 @@ fn adversarial(min_bytes: usize) -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
-    let mb: usize = std::env::var("DIFFVER_BENCH_MB").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
+    let mb: usize = std::env::var("DIFFVER_BENCH_MB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
     let rules = Ruleset::builtin();
     let clean = corpus::build(mb << 20);
     let adv = adversarial(32 << 20);
@@ -64,14 +67,20 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(clean.len() as u64));
     g.bench_function("clean", |b| b.iter(|| rules.find(&clean_diff, &opts).len()));
     g.throughput(Throughput::Bytes(adv.len() as u64));
-    g.bench_function("adversarial", |b| b.iter(|| rules.find(&adv_diff, &opts).len()));
+    g.bench_function("adversarial", |b| {
+        b.iter(|| rules.find(&adv_diff, &opts).len())
+    });
     g.finish();
 
     let mut g = c.benchmark_group("full-scan");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(clean.len() as u64));
     g.bench_function("clean", |b| {
-        b.iter(|| scan(&clean_diff, &rules, &ScanConfig::default()).findings().len())
+        b.iter(|| {
+            scan(&clean_diff, &rules, &ScanConfig::default())
+                .findings()
+                .len()
+        })
     });
     g.finish();
 }
