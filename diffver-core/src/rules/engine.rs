@@ -352,12 +352,20 @@ fn run_detector(
         // line is valid UTF-8, and are clamped otherwise.
         let start = h.start.min(l.bytes.len());
         let end = h.end.min(l.bytes.len()).max(start);
-        out.push(
-            located(ctx, rule, l, start, end)
-                .message(format!("{}: {}", rule.info.title, h.message))
-                .safe_evidence(snippet(l.bytes, start, end, None))
-                .key(h.key.as_bytes()),
-        );
+        let mut b = located(ctx, rule, l, start, end)
+            .message(format!("{}: {}", rule.info.title, h.message))
+            .safe_evidence(snippet(l.bytes, start, end, None))
+            .key(h.key.as_bytes());
+        if h.in_literal {
+            let lower = match b.current_severity() {
+                Severity::Critical => Severity::High,
+                Severity::High => Severity::Medium,
+                Severity::Medium | Severity::Low => Severity::Low,
+                Severity::Info => Severity::Info,
+            };
+            b = b.severity(lower);
+        }
+        out.push(b);
     }
 }
 

@@ -231,6 +231,7 @@ pub(super) fn template_injection(ctx: &Ctx<'_, '_>) -> Vec<Hit> {
             end,
             message: msg,
             key: bad.to_owned(),
+            in_literal: false,
         });
     }
     out

@@ -70,6 +70,9 @@ pub(crate) struct Hit {
     pub(crate) message: String,
     /// What identifies the hit for its fingerprint.
     pub(crate) key: String,
+    /// Whether the hit sits only in a string literal or comment, where it
+    /// cannot change what code means: reported one level lower.
+    pub(crate) in_literal: bool,
 }
 
 /// Where a detector runs: one line of a hunk, with its file for context.

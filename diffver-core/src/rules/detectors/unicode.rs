@@ -37,10 +37,33 @@ fn hit(start: usize, end: usize, message: String, key: String) -> Hit {
         end,
         message,
         key,
+        in_literal: false,
     }
 }
 
+/// Whether a line holds right-to-left letters (Hebrew, Arabic, Syriac,
+/// Thaana, N'Ko and their presentation forms): bidi marks and balanced
+/// isolates there are ordinary typography.
+fn has_rtl_letters(text: &str) -> bool {
+    text.chars().any(|c| {
+        matches!(c as u32, 0x0590..=0x08FF | 0xFB1D..=0xFDFF | 0xFE70..=0xFEFC | 0x10800..=0x10FFF | 0x1E800..=0x1EFFF)
+            && c.is_alphabetic()
+    })
+}
+
+/// Whether byte offset `at` lies outside code (in a string literal or a comment).
+fn in_literal(text: &str, at: usize) -> bool {
+    !code_ranges(text)
+        .iter()
+        .any(|&(lo, hi)| lo <= at && at < hi)
+}
+
 pub(super) fn bidi_control(text: &str) -> Vec<Hit> {
+    // Right-to-left text uses marks and balanced isolates legitimately; the
+    // dangerous unbalanced forms are `bidi-unterminated`'s.
+    if has_rtl_letters(text) {
+        return Vec::new();
+    }
     let found: Vec<(usize, char)> = text
         .char_indices()
         .filter(|&(_, c)| is_bidi_control(c))
@@ -58,7 +81,9 @@ pub(super) fn bidi_control(text: &str) -> Vec<Hit> {
         .iter()
         .map(|(_, c)| format!("{:04X}", *c as u32))
         .collect();
-    vec![hit(i, i + c.len_utf8(), msg, key)]
+    let mut h = hit(i, i + c.len_utf8(), msg, key);
+    h.in_literal = found.iter().all(|&(at, _)| in_literal(text, at));
+    vec![h]
 }
 
 /// Embeddings, overrides and isolates left open at the end of the line: the
@@ -161,7 +186,7 @@ pub(super) fn invisible(text: &str, first_line_of_file: bool) -> Vec<Hit> {
         .iter()
         .map(|(_, c)| format!("{:04X}", *c as u32))
         .collect();
-    vec![hit(
+    let mut h = hit(
         i,
         i + c.len_utf8(),
         format!(
@@ -171,16 +196,36 @@ pub(super) fn invisible(text: &str, first_line_of_file: bool) -> Vec<Hit> {
             name(c)
         ),
         key,
-    )]
+    );
+    h.in_literal = found.iter().all(|&(at, _)| in_literal(text, at));
+    vec![h]
 }
 
 pub(super) fn tag_chars(text: &str) -> Vec<Hit> {
     let mut first = None;
     let mut decoded = String::new();
     let mut end = 0;
-    for (i, c) in text.char_indices() {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    // Emoji subdivision flags (🏴 + tag letters + CANCEL TAG, like England's)
+    // are the one legitimate use of tag characters.
+    let mut flag = vec![false; chars.len()];
+    for (k, &(_, c)) in chars.iter().enumerate() {
+        if c == '\u{1F3F4}' {
+            let run = chars[k + 1..]
+                .iter()
+                .take_while(|x| matches!(x.1 as u32, 0xE0020..=0xE007E))
+                .count();
+            if (2..=7).contains(&run) && chars.get(k + 1 + run).is_some_and(|x| x.1 == '\u{E007F}')
+            {
+                for f in &mut flag[k + 1..=k + 1 + run] {
+                    *f = true;
+                }
+            }
+        }
+    }
+    for (k, &(i, c)) in chars.iter().enumerate() {
         let v = c as u32;
-        if (0xE0000..=0xE007F).contains(&v) {
+        if (0xE0000..=0xE007F).contains(&v) && !flag[k] {
             first.get_or_insert(i);
             end = i + c.len_utf8();
             if let Some(a) = char::from_u32(v - 0xE0000).filter(|a| !a.is_control()) {
