@@ -22,10 +22,15 @@
 //! ```
 
 pub mod diff;
+pub mod artifact;
 pub mod finding;
+pub mod policy;
+pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod suppress;
 pub mod text;
+pub mod verdict;
 pub mod verify;
 
 /// Lower-case hex of a byte string.

@@ -27,9 +27,12 @@ fn dependency_list_stays_small() {
             "memchr",
             "regex-automata",
             "serde",
+            "serde_jcs",
+            "serde_json",
             "sha1",
             "sha2",
             "thiserror",
+            "time",
             "toml",
             "unicode-normalization",
             "unicode-security"

@@ -34,7 +34,7 @@ use rule::{Rule, Scope};
 use schema::{Example, RuleFile, SCHEMA_V1};
 
 /// The built-in packs, embedded in the binary: (pack name, TOML source).
-pub const BUILTIN_PACKS: [(&str, &str); 5] = [
+pub const BUILTIN_PACKS: [(&str, &str); 6] = [
     (
         "prompt-injection",
         include_str!("builtin/prompt-injection.toml"),
@@ -46,6 +46,7 @@ pub const BUILTIN_PACKS: [(&str, &str); 5] = [
     ("secrets", include_str!("builtin/secrets.toml")),
     ("ci-injection", include_str!("builtin/ci-injection.toml")),
     ("code-exec", include_str!("builtin/code-exec.toml")),
+    ("suppression", include_str!("builtin/suppression.toml")),
 ];
 
 /// A compiled set of rules.
@@ -64,12 +65,14 @@ pub struct Ruleset {
     decoders: Vec<Decoder>,
     decoder_set: decode::DecoderSet,
     scopes: Scope,
+    hash: String,
 }
 
 /// Collects rule files, then compiles them into a [`Ruleset`].
 #[derive(Debug, Default)]
 pub struct RulesetBuilder {
     rules: Vec<Rule>,
+    sources: Vec<(String, String)>,
 }
 
 impl RulesetBuilder {
@@ -104,6 +107,7 @@ impl RulesetBuilder {
                 found: file.schema,
             });
         }
+        self.sources.push((source_name.to_owned(), src.to_owned()));
         let pack = file.pack.unwrap_or_else(|| source_name.to_owned());
         for def in file.rules {
             let rule = rule::validate(def, &pack)?;
@@ -125,6 +129,17 @@ impl RulesetBuilder {
     /// cannot be built (too large).
     pub fn build(self) -> Result<Ruleset, RuleError> {
         let rules = self.rules;
+        let hash = {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            for (name, src) in &self.sources {
+                h.update((name.len() as u64).to_le_bytes());
+                h.update(name.as_bytes());
+                h.update((src.len() as u64).to_le_bytes());
+                h.update(src.as_bytes());
+            }
+            crate::hex(&h.finalize())
+        };
         let mut keywords: Vec<String> = Vec::new();
         let mut kw_rules: Vec<Vec<u32>> = Vec::new();
         let mut keywordless_src = Vec::new();
@@ -223,6 +238,7 @@ impl RulesetBuilder {
             decoder_set: decode::DecoderSet::of(&decoders),
             decoders,
             scopes,
+            hash,
         })
     }
 }
@@ -273,6 +289,12 @@ impl Ruleset {
     /// The rules, in load order.
     pub fn rules(&self) -> impl Iterator<Item = RuleInfo<'_>> {
         self.rules.iter().map(|r| RuleInfo { rule: r })
+    }
+
+    /// SHA-256 (hex) of the rule sources, in load order: which rules a
+    /// result was produced with.
+    pub fn hash(&self) -> &str {
+        &self.hash
     }
 
     /// The number of rules.

@@ -1,0 +1,534 @@
+//! Policies: which findings block a change, which only warn, which are off.
+//!
+//! A policy is a TOML (or JSON) document, schema `diffver.policy/v1`:
+//!
+//! ```toml
+//! schema = "diffver.policy/v1"
+//! id = "acme-default"
+//! version = "3"
+//! extends = "standard"          # optional built-in profile to start from
+//! block_at = "high"             # findings at or above this severity block
+//! on_error = "fail_closed"      # or "fail_open"
+//! opaque = "warn"               # binary content: block | warn | off
+//! inline_ignores = []           # rule ids whose `diffver-ignore` comments are honoured
+//! rules_toml = ""               # optional extra rules (a rules file, inline)
+//! [categories]
+//! secret = "block"
+//! [rules]
+//! "ci.unpinned-action" = "off"
+//! [limits]
+//! max_diff_bytes = 10485760
+//! max_files = 2000
+//! [[override]]                  # later overrides win
+//! paths = [".github/workflows/**"]
+//! block_at = "medium"
+//! [[exception]]                 # suppressions (see the `suppress` module)
+//! rule = "secret.jwt"
+//! paths = ["tests/fixtures/**"]
+//! reason = "test tokens"
+//! author = "sec@example.com"
+//! expires_at = "2027-01-01T00:00:00Z"
+//! ```
+//!
+//! The built-in profiles `strict`, `standard` and `permissive` are documented
+//! in `docs/policy.md`. Every result records the policy's canonical hash: the
+//! SHA-256 of its resolved form as RFC 8785 canonical JSON.
+
+use std::collections::BTreeMap;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::finding::{Category, Finding, Severity};
+use crate::suppress::{Exception, ExceptionDef};
+
+/// What a policy does with a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// The finding makes the decision `fail`.
+    Block,
+    /// The finding is reported but does not block.
+    Warn,
+    /// The finding is dropped from the decision (still listed, marked off).
+    Off,
+}
+
+impl Action {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Block => "block",
+            Action::Warn => "warn",
+            Action::Off => "off",
+        }
+    }
+}
+
+/// What happens when a scan cannot complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// An error lets the change through (with the error reported).
+    FailOpen,
+    /// An error blocks the change.
+    FailClosed,
+}
+
+/// Why a policy could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// Not valid TOML/JSON, or not the schema's shape.
+    #[error("policy {source_name}: {message}")]
+    Syntax {
+        /// Where the policy came from.
+        source_name: String,
+        /// 1-based line of the error, when known.
+        line: Option<usize>,
+        /// What the reader said.
+        message: String,
+    },
+    /// A field is invalid.
+    #[error("policy {source_name}: field `{field}`: {reason}")]
+    Invalid {
+        /// Where the policy came from.
+        source_name: String,
+        /// The field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// No built-in profile has that name.
+    #[error("unknown built-in policy {name:?} (strict, standard, permissive)")]
+    UnknownBuiltin {
+        /// The name asked for.
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    schema: String,
+    id: String,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    extends: Option<String>,
+    #[serde(default)]
+    block_at: Option<String>,
+    #[serde(default)]
+    on_error: Option<OnError>,
+    #[serde(default)]
+    opaque: Option<Action>,
+    #[serde(default)]
+    inline_ignores: Vec<String>,
+    #[serde(default)]
+    rules_toml: Option<String>,
+    #[serde(default)]
+    categories: BTreeMap<String, Action>,
+    #[serde(default)]
+    rules: BTreeMap<String, Action>,
+    #[serde(default)]
+    limits: Option<LimitsDef>,
+    #[serde(default, rename = "override")]
+    overrides: Vec<OverrideDef>,
+    #[serde(default, rename = "exception")]
+    exceptions: Vec<ExceptionDef>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+struct LimitsDef {
+    #[serde(default)]
+    max_diff_bytes: Option<usize>,
+    #[serde(default)]
+    max_files: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideDef {
+    paths: Vec<String>,
+    #[serde(default)]
+    block_at: Option<String>,
+    #[serde(default)]
+    categories: BTreeMap<String, Action>,
+    #[serde(default)]
+    rules: BTreeMap<String, Action>,
+}
+
+/// A validated policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    id: String,
+    version: String,
+    block_at: Severity,
+    on_error: OnError,
+    opaque: Action,
+    inline_ignores: Vec<String>,
+    rules_toml: Option<String>,
+    categories: BTreeMap<Category, Action>,
+    rules: BTreeMap<String, Action>,
+    max_diff_bytes: Option<usize>,
+    max_files: Option<usize>,
+    overrides: Vec<Override>,
+    exceptions: Vec<Exception>,
+    hash: String,
+}
+
+#[derive(Debug, Clone)]
+struct Override {
+    patterns: Vec<String>,
+    globs: GlobSet,
+    block_at: Option<Severity>,
+    categories: BTreeMap<Category, Action>,
+    rules: BTreeMap<String, Action>,
+}
+
+/// The canonical (hashed) form of a policy: the wire shape of its resolved
+/// settings, in RFC 8785 JSON.
+#[derive(Serialize)]
+struct Canonical<'a> {
+    schema: &'static str,
+    id: &'a str,
+    version: &'a str,
+    block_at: &'static str,
+    on_error: OnError,
+    opaque: Action,
+    inline_ignores: &'a [String],
+    rules_toml: Option<&'a str>,
+    categories: BTreeMap<&'static str, Action>,
+    rules: &'a BTreeMap<String, Action>,
+    max_diff_bytes: Option<usize>,
+    max_files: Option<usize>,
+    overrides: Vec<CanonicalOverride<'a>>,
+    exceptions: Vec<crate::suppress::CanonicalException<'a>>,
+}
+
+#[derive(Serialize)]
+struct CanonicalOverride<'a> {
+    paths: &'a [String],
+    block_at: Option<&'static str>,
+    categories: BTreeMap<&'static str, Action>,
+    rules: &'a BTreeMap<String, Action>,
+}
+
+pub(crate) fn parse_severity(s: &str) -> Option<Severity> {
+    Some(match s {
+        "info" => Severity::Info,
+        "low" => Severity::Low,
+        "medium" => Severity::Medium,
+        "high" => Severity::High,
+        "critical" => Severity::Critical,
+        _ => return None,
+    })
+}
+
+/// Agent instruction files, which every built-in profile treats as strictly
+/// as CI configuration.
+const AGENT_FILES: [&str; 12] = [
+    "**/AGENTS.md",
+    "AGENTS.md",
+    "**/CLAUDE.md",
+    "CLAUDE.md",
+    ".cursorrules",
+    ".cursor/**",
+    ".github/copilot-instructions.md",
+    ".github/instructions/**",
+    ".windsurfrules",
+    ".clinerules",
+    ".mcp.json",
+    "**/.mcp.json",
+];
+
+fn builtin_source(name: &str) -> Option<String> {
+    let agent = AGENT_FILES
+        .iter()
+        .map(|p| format!("{p:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (block_at, opaque, on_error, ci_at, fixtures_at, extra) = match name {
+        "strict" => ("medium", "block", "fail_closed", "low", "high", ""),
+        "standard" => ("high", "warn", "fail_closed", "medium", "critical", ""),
+        "permissive" => (
+            "critical",
+            "warn",
+            "fail_open",
+            "high",
+            "critical",
+            "[rules]\n\"secret.private-key\" = \"block\"\n\"secret.aws-secret-access-key\" = \"block\"",
+        ),
+        _ => return None,
+    };
+    Some(format!(
+        r#"schema = "diffver.policy/v1"
+id = "builtin:{name}"
+version = "1"
+block_at = "{block_at}"
+on_error = "{on_error}"
+opaque = "{opaque}"
+{extra}
+[[override]]
+paths = [".github/workflows/**", "**/action.yml", "**/action.yaml", {agent}]
+block_at = "{ci_at}"
+[[override]]
+paths = ["tests/fixtures/**", "**/testdata/**", "**/test-fixtures/**"]
+block_at = "{fixtures_at}"
+"#
+    ))
+}
+
+impl Policy {
+    /// A built-in profile: `strict`, `standard` or `permissive`.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::UnknownBuiltin`] for any other name.
+    pub fn builtin(name: &str) -> Result<Policy, PolicyError> {
+        let src = builtin_source(name).ok_or_else(|| PolicyError::UnknownBuiltin {
+            name: name.to_owned(),
+        })?;
+        Policy::from_toml(&src, &format!("builtin:{name}"))
+    }
+
+    /// The built-in profile names.
+    pub const BUILTIN: [&'static str; 3] = ["strict", "standard", "permissive"];
+
+    /// Parses a TOML policy.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError`] naming the field at fault, or the TOML line.
+    pub fn from_toml(src: &str, source_name: &str) -> Result<Policy, PolicyError> {
+        let file: PolicyFile = toml::from_str(src).map_err(|e| PolicyError::Syntax {
+            source_name: source_name.to_owned(),
+            line: e
+                .span()
+                .map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1),
+            message: e.message().trim().to_owned(),
+        })?;
+        Policy::resolve(file, source_name)
+    }
+
+    /// Parses a JSON policy (same fields as TOML).
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError`] naming the field at fault.
+    pub fn from_json(src: &str, source_name: &str) -> Result<Policy, PolicyError> {
+        let file: PolicyFile = serde_json::from_str(src).map_err(|e| PolicyError::Syntax {
+            source_name: source_name.to_owned(),
+            line: Some(e.line()),
+            message: e.to_string(),
+        })?;
+        Policy::resolve(file, source_name)
+    }
+
+    fn resolve(file: PolicyFile, source_name: &str) -> Result<Policy, PolicyError> {
+        let invalid = |field: &str, reason: String| PolicyError::Invalid {
+            source_name: source_name.to_owned(),
+            field: field.to_owned(),
+            reason,
+        };
+        if file.schema != "diffver.policy/v1" {
+            return Err(invalid(
+                "schema",
+                format!("unsupported schema {:?} (expected \"diffver.policy/v1\")", file.schema),
+            ));
+        }
+        if file.id.trim().is_empty() {
+            return Err(invalid("id", "must not be empty".into()));
+        }
+        let base = match &file.extends {
+            Some(name) => Some(Policy::builtin(name).map_err(|_| {
+                invalid("extends", format!("unknown built-in profile {name:?} (strict, standard, permissive)"))
+            })?),
+            None => None,
+        };
+        let sev = |field: &str, s: &str| {
+            parse_severity(s).ok_or_else(|| {
+                invalid(field, format!("unknown severity {s:?} (info, low, medium, high, critical)"))
+            })
+        };
+        let cats = |field: &str, m: &BTreeMap<String, Action>| -> Result<BTreeMap<Category, Action>, PolicyError> {
+            m.iter()
+                .map(|(k, v)| {
+                    Category::from_name(k)
+                        .map(|c| (c, *v))
+                        .ok_or_else(|| invalid(field, format!("unknown category {k:?}")))
+                })
+                .collect()
+        };
+        let block_at = match &file.block_at {
+            Some(s) => sev("block_at", s)?,
+            None => base.as_ref().map_or(Severity::High, |b| b.block_at),
+        };
+        let mut categories = base.as_ref().map(|b| b.categories.clone()).unwrap_or_default();
+        categories.extend(cats("categories", &file.categories)?);
+        let mut rules = base.as_ref().map(|b| b.rules.clone()).unwrap_or_default();
+        rules.extend(file.rules.clone());
+        let mut overrides = base.as_ref().map(|b| b.overrides.clone()).unwrap_or_default();
+        for (i, o) in file.overrides.iter().enumerate() {
+            let field = format!("override[{i}]");
+            if o.paths.is_empty() {
+                return Err(invalid(&field, "an override needs at least one path glob".into()));
+            }
+            let mut b = GlobSetBuilder::new();
+            for p in &o.paths {
+                let g = globset::GlobBuilder::new(p)
+                    .literal_separator(true)
+                    .build()
+                    .or_else(|_| Glob::new(p))
+                    .map_err(|e| invalid(&format!("{field}.paths"), format!("invalid glob {p:?}: {e}")))?;
+                b.add(g);
+            }
+            overrides.push(Override {
+                patterns: o.paths.clone(),
+                globs: b.build().map_err(|e| invalid(&field, e.to_string()))?,
+                block_at: o.block_at.as_deref().map(|s| sev(&format!("{field}.block_at"), s)).transpose()?,
+                categories: cats(&format!("{field}.categories"), &o.categories)?,
+                rules: o.rules.clone(),
+            });
+        }
+        let mut exceptions = base.as_ref().map(|b| b.exceptions.clone()).unwrap_or_default();
+        for (i, e) in file.exceptions.iter().enumerate() {
+            exceptions.push(
+                Exception::validate(e.clone())
+                    .map_err(|reason| invalid(&format!("exception[{i}]"), reason))?,
+            );
+        }
+        if let Some(src) = &file.rules_toml {
+            crate::rules::Ruleset::from_toml(src, "policy rules_toml")
+                .map_err(|e| invalid("rules_toml", e.to_string()))?;
+        }
+        let limits = file.limits.clone().unwrap_or_default();
+        let mut p = Policy {
+            id: file.id,
+            version: file.version.unwrap_or_else(|| "1".into()),
+            block_at,
+            on_error: file
+                .on_error
+                .or(base.as_ref().map(|b| b.on_error))
+                .unwrap_or(OnError::FailClosed),
+            opaque: file.opaque.or(base.as_ref().map(|b| b.opaque)).unwrap_or(Action::Warn),
+            inline_ignores: file.inline_ignores,
+            rules_toml: file.rules_toml.or(base.as_ref().and_then(|b| b.rules_toml.clone())),
+            categories,
+            rules,
+            max_diff_bytes: limits.max_diff_bytes.or(base.as_ref().and_then(|b| b.max_diff_bytes)),
+            max_files: limits.max_files.or(base.as_ref().and_then(|b| b.max_files)),
+            overrides,
+            exceptions,
+            hash: String::new(),
+        };
+        p.hash = p.compute_hash();
+        Ok(p)
+    }
+
+    fn compute_hash(&self) -> String {
+        let cat = |m: &BTreeMap<Category, Action>| m.iter().map(|(c, a)| (c.as_str(), *a)).collect();
+        let canonical = Canonical {
+            schema: "diffver.policy/v1",
+            id: &self.id,
+            version: &self.version,
+            block_at: self.block_at.as_str(),
+            on_error: self.on_error,
+            opaque: self.opaque,
+            inline_ignores: &self.inline_ignores,
+            rules_toml: self.rules_toml.as_deref(),
+            categories: cat(&self.categories),
+            rules: &self.rules,
+            max_diff_bytes: self.max_diff_bytes,
+            max_files: self.max_files,
+            overrides: self
+                .overrides
+                .iter()
+                .map(|o| CanonicalOverride {
+                    paths: &o.patterns,
+                    block_at: o.block_at.map(Severity::as_str),
+                    categories: cat(&o.categories),
+                    rules: &o.rules,
+                })
+                .collect(),
+            exceptions: self.exceptions.iter().map(Exception::canonical).collect(),
+        };
+        let bytes = serde_jcs::to_vec(&canonical).unwrap_or_default();
+        crate::hex(&Sha256::digest(&bytes))
+    }
+
+    /// The policy's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The policy's version.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// SHA-256 (hex) of the resolved policy as RFC 8785 canonical JSON.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The default blocking threshold.
+    pub fn block_at(&self) -> Severity {
+        self.block_at
+    }
+
+    /// What an error does to the decision.
+    pub fn on_error(&self) -> OnError {
+        self.on_error
+    }
+
+    /// Diff size limit, if the policy sets one.
+    pub fn max_diff_bytes(&self) -> Option<usize> {
+        self.max_diff_bytes
+    }
+
+    /// File count limit, if the policy sets one.
+    pub fn max_files(&self) -> Option<usize> {
+        self.max_files
+    }
+
+    /// Extra rules (a rules file) the policy carries inline.
+    pub fn rules_toml(&self) -> Option<&str> {
+        self.rules_toml.as_deref()
+    }
+
+    /// Rule ids whose inline `diffver-ignore` comments are honoured.
+    pub fn inline_ignores(&self) -> &[String] {
+        &self.inline_ignores
+    }
+
+    /// The policy's exceptions.
+    pub fn exceptions(&self) -> &[Exception] {
+        &self.exceptions
+    }
+
+    /// What the policy does with `finding`. The most specific setting wins:
+    /// a rule action, else a category action, else (for binary content) the
+    /// `opaque` action, else the severity threshold. Overrides whose paths
+    /// match the finding's file replace the top-level settings they name,
+    /// later overrides over earlier ones.
+    pub fn action_for(&self, finding: &Finding) -> Action {
+        let path = finding.location().path.as_deref().unwrap_or("");
+        let mut block_at = self.block_at;
+        let mut category = self.categories.get(&finding.category()).copied();
+        let mut rule = self.rules.get(finding.rule_id()).copied();
+        for o in self.overrides.iter().filter(|o| o.globs.is_match(path)) {
+            block_at = o.block_at.unwrap_or(block_at);
+            category = o.categories.get(&finding.category()).copied().or(category);
+            rule = o.rules.get(finding.rule_id()).copied().or(rule);
+        }
+        let opaque = (finding.rule_id() == "verify.binary-content").then_some(self.opaque);
+        rule.or(category).or(opaque).unwrap_or(if finding.severity() >= block_at {
+            Action::Block
+        } else {
+            Action::Warn
+        })
+    }
+}

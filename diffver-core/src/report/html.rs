@@ -1,0 +1,132 @@
+//! A self-contained HTML view of a verdict and its diff, in which every
+//! character of the input is inert: markup is escaped, control and
+//! invisible characters are shown as `⟨U+202E⟩`, invalid bytes as
+//! `⟨0xFF⟩`, and a Content-Security-Policy forbids scripts and fetches.
+
+use std::fmt::Write as _;
+
+use crate::policy::Action;
+use crate::text::{is_bidi_control, is_deceptive_char};
+use crate::verdict::Verdict;
+
+/// Escapes text for HTML element content and attribute values.
+fn esc(out: &mut String, s: &str) {
+    for c in s.chars() {
+        push_char(out, c);
+    }
+}
+
+fn push_char(out: &mut String, c: char) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&#39;"),
+        '\t' => out.push('\t'),
+        c if c.is_control() || is_deceptive_char(c) || is_bidi_control(c) => {
+            let _ = write!(out, "<span class=\"hidden\">⟨U+{:04X}⟩</span>", c as u32);
+        }
+        c => out.push(c),
+    }
+}
+
+/// Escapes raw bytes (the diff), showing invalid UTF-8 as `⟨0xNN⟩`.
+fn esc_bytes(out: &mut String, b: &[u8]) {
+    for chunk in b.utf8_chunks() {
+        esc(out, chunk.valid());
+        for x in chunk.invalid() {
+            let _ = write!(out, "<span class=\"hidden\">⟨0x{x:02X}⟩</span>");
+        }
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1b1b1b}\
+table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.25rem .5rem;vertical-align:top;text-align:left}\
+.block{color:#a00;font-weight:bold}.warn{color:#a60}.muted{color:#777}\
+pre{margin:0;white-space:pre-wrap;word-break:break-all}\
+.diff td{border:none;padding:0 .5rem;font-family:ui-monospace,monospace;font-size:12px}\
+.add{background:#e6ffec}.del{background:#ffebe9}.hit{outline:2px solid #d00}\
+.hidden{background:#ffd33d;color:#000;border-radius:2px;padding:0 1px}";
+
+/// Renders the verdict and the diff it was computed over.
+pub fn html(v: &Verdict, diff: &[u8]) -> String {
+    let mut o = String::with_capacity(diff.len() * 2 + 4096);
+    let (pid, pver, phash) = v.policy();
+    o.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
+    o.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n");
+    o.push_str("<title>diffver ");
+    esc(&mut o, &v.context().scan_id);
+    o.push_str("</title><style>");
+    o.push_str(STYLE);
+    o.push_str("</style></head><body>\n<h1>diffver: ");
+    let _ = write!(o, "{}</h1>\n<p>", v.decision().as_str().to_uppercase());
+    let _ = write!(
+        o,
+        "{} finding(s), {} blocking, {} suppressed. Policy <code>",
+        v.findings().len(),
+        v.blocking().count(),
+        v.suppressed().count()
+    );
+    esc(&mut o, pid);
+    o.push_str("</code> v");
+    esc(&mut o, pver);
+    let _ = write!(o, " (<code>{}</code>). Diff sha256 <code>{}</code>. Scanned at ", &phash[..phash.len().min(16)], v.diff().sha256);
+    esc(&mut o, &v.context().now.to_rfc3339());
+    o.push_str(".</p>\n");
+    if let Some(e) = v.error() {
+        o.push_str("<p class=\"block\">Error: ");
+        esc(&mut o, e);
+        o.push_str("</p>\n");
+    }
+    // Diff line (0-based) of each finding, for anchors.
+    let line_of = |at: usize| memchr::memchr_iter(b'\n', &diff[..at.min(diff.len())]).count();
+    let mut hits = std::collections::BTreeSet::new();
+    o.push_str("<h2>Findings</h2>\n<table><tr><th>severity</th><th>action</th><th>rule</th><th>where</th><th>message</th><th>evidence</th></tr>\n");
+    for e in v.findings() {
+        let f = &e.finding;
+        let dl = line_of(f.location().span.start);
+        hits.insert(dl);
+        let class = match (&e.suppression, e.action) {
+            (Some(_), _) => "muted",
+            (None, Action::Block) => "block",
+            (None, Action::Warn) => "warn",
+            (None, Action::Off) => "muted",
+        };
+        let action = match &e.suppression {
+            Some(s) => format!("suppressed ({})", s.kind()),
+            None => e.action.as_str().to_owned(),
+        };
+        let _ = write!(o, "<tr class=\"{class}\"><td>{}</td><td>", f.severity());
+        esc(&mut o, &action);
+        o.push_str("</td><td><code>");
+        esc(&mut o, f.rule_id());
+        let _ = write!(o, "</code></td><td><a href=\"#L{dl}\">");
+        esc(&mut o, f.location().path.as_deref().unwrap_or("(diff)"));
+        if let Some(l) = f.location().line {
+            let _ = write!(o, ":{l}");
+        }
+        o.push_str("</a></td><td>");
+        esc(&mut o, f.message());
+        o.push_str("</td><td><pre>");
+        esc(&mut o, f.evidence().unwrap_or(""));
+        o.push_str("</pre></td></tr>\n");
+    }
+    o.push_str("</table>\n<h2>Diff</h2>\n<table class=\"diff\">\n");
+    for (i, line) in diff.split(|&b| b == b'\n').enumerate() {
+        if i > 0 && line.is_empty() && i == diff.split(|&b| b == b'\n').count() - 1 {
+            break;
+        }
+        let class = match line.first() {
+            Some(b'+') if !line.starts_with(b"+++") => "add",
+            Some(b'-') if !line.starts_with(b"---") => "del",
+            _ => "",
+        };
+        let hit = if hits.contains(&i) { " hit" } else { "" };
+        let _ = write!(o, "<tr id=\"L{i}\" class=\"{class}{hit}\"><td class=\"muted\">{}</td><td><pre>", i + 1);
+        esc_bytes(&mut o, line);
+        o.push_str("</pre></td></tr>\n");
+    }
+    o.push_str("</table>\n</body></html>\n");
+    o
+}

