@@ -1,25 +1,19 @@
 //! The `diffver` command-line tool.
 //!
-//! `diffver scan` parses and verifies a diff and prints a report; `diffver
-//! stat` prints a diff's files the way `git apply --numstat --summary` does.
-//! Exit codes: 0 pass, 1 fail (a finding at or above the blocking severity),
-//! 2 error or usage.
+//! `diffver scan` verifies a diff, runs the rules, applies a policy and prints
+//! a report (and, with `--artifact`, writes a signed verdict); `diffver verify`
+//! checks a signed verdict; `baseline`, `rules`, `policy` and `stat` help set
+//! it up. Exit codes: 0 pass, 1 fail (or an invalid artifact / failing rule
+//! examples), 2 error or usage.
 
 mod base_dir;
+mod commands;
 mod input;
-mod text_report;
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use diffver_core::diff::{self, Limits};
-use diffver_core::finding::Severity;
-use diffver_core::rules::{Ruleset, ScanOptions};
-use diffver_core::scan::{self, ScanConfig};
-use diffver_core::verify;
 
 /// Verify a diff and scan what it adds before it is merged or read by an agent.
 #[derive(Parser)]
@@ -31,62 +25,171 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Verify a diff and scan what it adds; exit 0 on pass, 1 on fail, 2 on error.
+    /// Verify a diff, scan it and decide under a policy (exit 0 pass, 1 fail, 2 error).
     Scan(ScanArgs),
+    /// Check a signed verdict artifact (exit 0 valid, 1 invalid, 2 error).
+    Verify(VerifyArgs),
+    /// Create or update a baseline of accepted findings.
+    #[command(subcommand)]
+    Baseline(BaselineCmd),
+    /// List, explain and test rules.
+    #[command(subcommand)]
+    Rules(RulesCmd),
+    /// Check a policy file (or a built-in profile) and print its hash.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Print a diff's files in the formats of `git apply --numstat` and `--summary`.
     Stat(StatArgs),
 }
 
-#[derive(clap::Args)]
-struct ScanArgs {
+/// Where the diff comes from.
+#[derive(clap::Args, Clone)]
+pub(crate) struct Source {
     /// The diff to read (`-` or nothing: standard input).
-    path: Option<PathBuf>,
-    /// Lowest severity that fails the scan.
-    #[arg(long, value_enum, default_value_t = Threshold::High)]
-    fail_on: Threshold,
-    /// A checkout of the diff's base: hunks are applied to it and the index
-    /// line's blob ids are checked.
-    #[arg(long, value_name = "DIR")]
-    base_dir: Option<PathBuf>,
-    /// Largest diff accepted, in bytes.
-    #[arg(long, default_value_t = Limits::default().max_input_bytes())]
-    max_bytes: usize,
+    pub(crate) path: Option<PathBuf>,
+    /// Let git produce the diff: `git diff --binary -M -C <RANGE>` in the current directory.
+    #[arg(long, value_name = "RANGE", conflicts_with = "path")]
+    pub(crate) git: Option<String>,
 }
 
 #[derive(clap::Args)]
-struct StatArgs {
-    /// The diff to read (`-` or nothing: standard input).
-    path: Option<PathBuf>,
-    /// Print only the `--numstat` part.
-    #[arg(long, conflicts_with = "summary")]
-    numstat: bool,
-    /// Print only the `--summary` part.
+pub(crate) struct ScanArgs {
+    #[command(flatten)]
+    pub(crate) source: Source,
+    /// A built-in profile (strict, standard, permissive) or a policy file (.toml or .json).
+    #[arg(long, default_value = "standard")]
+    pub(crate) policy: String,
+    /// A baseline file: findings whose fingerprints it lists are suppressed.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) baseline: Option<PathBuf>,
+    /// Extra rule files (TOML), added to the built-in packs.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub(crate) rule_files: Vec<PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub(crate) format: Format,
+    /// Write the report here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Write the signed verdict (a DSSE envelope) here.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) artifact: Option<PathBuf>,
+    /// The scan time (RFC 3339); pin it for reproducible artifacts. Default: now.
+    #[arg(long, value_name = "RFC3339")]
+    pub(crate) now: Option<String>,
+    /// The scan id. Default: derived from the diff's SHA-256.
     #[arg(long)]
-    summary: bool,
-    /// Largest diff accepted, in bytes.
-    #[arg(long, default_value_t = Limits::default().max_input_bytes())]
-    max_bytes: usize,
+    pub(crate) scan_id: Option<String>,
+    #[command(flatten)]
+    pub(crate) key: KeyArgs,
+    /// A file holding the key secrets are HMAC'd with in fingerprints.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) fingerprint_key_file: Option<PathBuf>,
+    /// A checkout of the diff's base: hunks are applied to it and blob ids checked.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) base_dir: Option<PathBuf>,
+    /// Largest diff accepted, in bytes (the policy may set a lower limit).
+    #[arg(long, default_value_t = 256 << 20)]
+    pub(crate) max_bytes: usize,
+}
+
+/// Signing or verification keys.
+#[derive(clap::Args, Clone)]
+pub(crate) struct KeyArgs {
+    /// A file holding an operator HMAC key (kms-hmac mode). Without it the
+    /// published development key is used, which `--production` refuses.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key_file: Option<PathBuf>,
+    /// The key id recorded with (or looked up for) the key file.
+    #[arg(long, default_value = "operator")]
+    pub(crate) key_id: String,
+    /// Production mode: refuse the deterministic development key.
+    #[arg(long)]
+    pub(crate) production: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Threshold {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
+pub(crate) enum Format {
+    Text,
+    Json,
+    Sarif,
+    Html,
+    Github,
 }
 
-impl From<Threshold> for Severity {
-    fn from(t: Threshold) -> Severity {
-        match t {
-            Threshold::Info => Severity::Info,
-            Threshold::Low => Severity::Low,
-            Threshold::Medium => Severity::Medium,
-            Threshold::High => Severity::High,
-            Threshold::Critical => Severity::Critical,
-        }
-    }
+#[derive(clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// The artifact (a DSSE envelope).
+    pub(crate) artifact: PathBuf,
+    #[command(flatten)]
+    pub(crate) key: KeyArgs,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BaselineCmd {
+    /// Write a baseline of every finding of a diff.
+    Create {
+        #[command(flatten)]
+        source: Source,
+        /// Where to write it.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Add a diff's findings to an existing baseline.
+    Update {
+        #[command(flatten)]
+        source: Source,
+        /// The baseline to update in place.
+        #[arg(long)]
+        baseline: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum RulesCmd {
+    /// List every rule.
+    List {
+        /// Extra rule files.
+        #[arg(long = "rules", value_name = "FILE")]
+        rule_files: Vec<PathBuf>,
+    },
+    /// Describe one rule.
+    Explain {
+        /// The rule id.
+        id: String,
+        /// Extra rule files.
+        #[arg(long = "rules", value_name = "FILE")]
+        rule_files: Vec<PathBuf>,
+    },
+    /// Run every rule's embedded examples (exit 1 if any fails).
+    Test {
+        /// Rule files to test (default: the built-in packs).
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PolicyCmd {
+    /// Validate a policy and print its id, version and canonical hash.
+    Check {
+        /// A policy file or a built-in profile name.
+        policy: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct StatArgs {
+    #[command(flatten)]
+    pub(crate) source: Source,
+    /// Print only the `--numstat` part.
+    #[arg(long, conflicts_with = "summary")]
+    pub(crate) numstat: bool,
+    /// Print only the `--summary` part.
+    #[arg(long)]
+    pub(crate) summary: bool,
+    /// Largest diff accepted, in bytes.
+    #[arg(long, default_value_t = 256 << 20)]
+    pub(crate) max_bytes: usize,
 }
 
 fn main() -> ExitCode {
@@ -102,8 +205,12 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Scan(args) => scan(args),
-        Command::Stat(args) => stat(args),
+        Command::Scan(a) => commands::scan(a),
+        Command::Verify(a) => commands::verify(a),
+        Command::Baseline(c) => commands::baseline(c),
+        Command::Rules(c) => commands::rules(c),
+        Command::Policy(c) => commands::policy(c),
+        Command::Stat(a) => commands::stat(a),
     };
     match result {
         Ok(code) => code,
@@ -112,70 +219,8 @@ fn main() -> ExitCode {
             for cause in e.chain().skip(1) {
                 msg.push_str(&format!(": {cause}"));
             }
-            let _ = writeln!(
-                std::io::stderr(),
-                "{}",
-                diffver_core::text::escape_for_display(msg.as_bytes())
-            );
+            eprintln!("{}", diffver_core::text::escape_for_display(msg.as_bytes()));
             ExitCode::from(2)
         }
     }
-}
-
-fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
-    let limits = Limits::default().with_max_input_bytes(args.max_bytes);
-    let (name, bytes) = input::read(args.path.as_deref(), limits.max_input_bytes())?;
-    let parsed = diff::parse(&bytes, &limits).with_context(|| format!("cannot parse {name}"))?;
-    let base = match &args.base_dir {
-        Some(dir) => Some(base_dir::load(dir, &parsed)?),
-        None => None,
-    };
-    let mut options = verify::Options::default();
-    if let Some(b) = &base {
-        options = options.with_base(b);
-    }
-    let rules = Ruleset::builtin();
-    let config = ScanConfig {
-        verify: options,
-        rules: ScanOptions::default(),
-    };
-    let report = scan::scan(&parsed, &rules, &config);
-    let threshold = Severity::from(args.fail_on);
-    let blocking = report
-        .findings()
-        .iter()
-        .filter(|f| f.severity() >= threshold)
-        .count();
-    let mut out = std::io::stdout().lock();
-    text_report::write(&mut out, &name, &parsed, &report, threshold)?;
-    out.flush()?;
-    Ok(if blocking > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-fn stat(args: StatArgs) -> anyhow::Result<ExitCode> {
-    let limits = Limits::default().with_max_input_bytes(args.max_bytes);
-    let (name, bytes) = input::read(args.path.as_deref(), limits.max_input_bytes())?;
-    let parsed = diff::parse(&bytes, &limits).with_context(|| format!("cannot parse {name}"))?;
-    let mut out = std::io::stdout().lock();
-    if !args.summary {
-        out.write_all(diff::stat::numstat(&parsed).as_bytes())?;
-    }
-    if !args.numstat {
-        let summary = diff::stat::summary(&parsed);
-        // Git prints these names raw; on a terminal, diffver neutralises them.
-        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            for line in summary.split_inclusive(|&b| b == b'\n') {
-                let body = line.strip_suffix(b"\n").unwrap_or(line);
-                writeln!(out, "{}", diffver_core::text::escape_for_display(body))?;
-            }
-        } else {
-            out.write_all(&summary)?;
-        }
-    }
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
 }

@@ -57,7 +57,7 @@ fn suspicious_diff_fails_with_exit_1_and_no_raw_escapes() {
 fn reads_standard_input_and_threshold_is_configurable() {
     let diff = std::fs::read(sample("suspicious-pr.diff")).unwrap();
     diffver()
-        .args(["scan", "-", "--fail-on", "critical"])
+        .args(["scan", "-", "--policy", "permissive"])
         .write_stdin(diff.clone())
         .assert()
         .code(0);
@@ -94,7 +94,7 @@ fn errors_exit_2_with_one_clear_sentence() {
     assert!(err.contains("larger than the limit of 10 bytes"), "{err}");
 
     diffver()
-        .args(["scan", "--fail-on", "sometimes"])
+        .args(["scan", "--format", "sometimes"])
         .assert()
         .code(2);
     diffver().arg("frobnicate").assert().code(2);

@@ -1,0 +1,340 @@
+//! The subcommands. Everything that touches files, processes, the clock or
+//! the terminal is here; decisions and rendering are the core's.
+
+use std::io::{IsTerminal, Write as _};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use diffver_core::artifact::{self, HmacSigner, Keyring, SigningMode};
+use diffver_core::diff::{self, Limits};
+use diffver_core::policy::Policy;
+use diffver_core::report;
+use diffver_core::rules::{Ruleset, RulesetBuilder};
+use diffver_core::suppress::{Baseline, Timestamp};
+use diffver_core::verdict::{self, Decision, Inputs, ScanContext};
+
+use crate::{BaselineCmd, Format, KeyArgs, PolicyCmd, RulesCmd, ScanArgs, Source, StatArgs, VerifyArgs};
+
+/// Reads the diff from a file, standard input, or `git diff`.
+fn read_source(src: &Source, max: usize) -> anyhow::Result<(String, Vec<u8>)> {
+    if let Some(range) = &src.git {
+        if range.starts_with('-') {
+            bail!("the git range {range:?} must not start with '-'");
+        }
+        let out = std::process::Command::new("git")
+            .args(["diff", "--no-color", "--no-ext-diff", "--binary", "-M", "-C", range, "--"])
+            .output()
+            .context("cannot run git")?;
+        if !out.status.success() {
+            bail!("git diff {range} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        if out.stdout.len() > max {
+            bail!("the diff is larger than the limit of {max} bytes (raise it with --max-bytes)");
+        }
+        return Ok((format!("git diff {range}"), out.stdout));
+    }
+    crate::input::read(src.path.as_deref(), max)
+}
+
+fn load_policy(spec: &str) -> anyhow::Result<Policy> {
+    if Policy::BUILTIN.contains(&spec) {
+        return Ok(Policy::builtin(spec)?);
+    }
+    let text = std::fs::read_to_string(spec).with_context(|| format!("cannot read policy {spec}"))?;
+    let policy = if spec.ends_with(".json") {
+        Policy::from_json(&text, spec)?
+    } else {
+        Policy::from_toml(&text, spec)?
+    };
+    Ok(policy)
+}
+
+fn load_rules(policy: Option<&Policy>, files: &[std::path::PathBuf]) -> anyhow::Result<Ruleset> {
+    let mut b: RulesetBuilder = Ruleset::builder().add_builtin()?;
+    if let Some(src) = policy.and_then(Policy::rules_toml) {
+        b = b.add_toml(src, "policy rules_toml")?;
+    }
+    for f in files {
+        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read rules {}", f.display()))?;
+        b = b.add_toml(&text, &f.display().to_string())?;
+    }
+    Ok(b.build()?)
+}
+
+fn signer(key: &KeyArgs) -> anyhow::Result<HmacSigner> {
+    match &key.key_file {
+        Some(f) => {
+            let k = std::fs::read(f).with_context(|| format!("cannot read key {}", f.display()))?;
+            Ok(HmacSigner::new(key.key_id.clone(), trim_key(k))?)
+        }
+        None => {
+            let mode = if key.production { SigningMode::Production } else { SigningMode::Development };
+            Ok(HmacSigner::deterministic(mode)?)
+        }
+    }
+}
+
+fn trim_key(mut k: Vec<u8>) -> Vec<u8> {
+    while k.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        k.pop();
+    }
+    k
+}
+
+fn now(arg: Option<&str>) -> anyhow::Result<Timestamp> {
+    match arg {
+        Some(s) => Timestamp::parse_rfc3339(s).map_err(anyhow::Error::msg),
+        None => {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            Ok(Timestamp(secs))
+        }
+    }
+}
+
+fn write_out(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    match path {
+        Some(p) => std::fs::write(p, bytes).with_context(|| format!("cannot write {}", p.display())),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes)?;
+            out.flush()?;
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
+    let policy = load_policy(&a.policy)?;
+    let rules = load_rules(Some(&policy), &a.rule_files)?;
+    let (name, bytes) = read_source(&a.source, a.max_bytes)?;
+    let baseline = match &a.baseline {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read baseline {}", p.display()))?;
+            Some(Baseline::from_json(&text)?)
+        }
+        None => None,
+    };
+    let fingerprint_key = match &a.fingerprint_key_file {
+        Some(p) => Some(trim_key(std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?)),
+        None => None,
+    };
+    let scan_id = a.scan_id.clone().unwrap_or_else(|| {
+        use sha2::{Digest, Sha256};
+        let h = Sha256::digest(&bytes);
+        format!("sha256-{}", h.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>())
+    });
+    let ctx = ScanContext::new(scan_id, now(a.now.as_deref())?);
+    let base = match &a.base_dir {
+        Some(dir) => {
+            let parsed = diff::parse(&bytes, &Limits::default().with_max_input_bytes(a.max_bytes))
+                .with_context(|| format!("cannot parse {name}"))?;
+            Some(crate::base_dir::load(dir, &parsed)?)
+        }
+        None => None,
+    };
+    let progress = bytes.len() > (8 << 20) && std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    if progress {
+        eprint!("diffver: scanning {} MiB…", bytes.len() >> 20);
+    }
+    let mut inputs = Inputs::new(&bytes, &rules, &policy, &ctx);
+    inputs.baseline = baseline.as_ref();
+    inputs.fingerprint_key = fingerprint_key.as_deref();
+    if let Some(b) = &base {
+        inputs.base = Some(b);
+    }
+    let v = verdict::evaluate(&inputs);
+    if progress {
+        eprintln!(" done in {:.1}s", started.elapsed().as_secs_f64());
+    }
+    if let Some(path) = &a.artifact {
+        let envelope = artifact::sign(&v, &signer(&a.key)?)?;
+        std::fs::write(path, &envelope).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let rendered = match a.format {
+        Format::Text => report::text(&v, &name),
+        Format::Json => report::json(&v),
+        Format::Sarif => report::sarif(&v),
+        Format::Html => report::html(&v, &bytes),
+        Format::Github => report::github_annotations(&v),
+    };
+    write_out(a.output.as_deref(), rendered.as_bytes())?;
+    Ok(match v.decision() {
+        Decision::Pass => ExitCode::SUCCESS,
+        Decision::Fail => ExitCode::from(1),
+        Decision::Error if !v.blocks() => {
+            eprintln!("diffver: the scan failed but the policy is fail-open: {}", v.error().unwrap_or(""));
+            ExitCode::SUCCESS
+        }
+        Decision::Error => {
+            eprintln!("error: the scan could not be completed: {}", v.error().unwrap_or(""));
+            ExitCode::from(2)
+        }
+    })
+}
+
+pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(&a.artifact).with_context(|| format!("cannot read {}", a.artifact.display()))?;
+    let keyring = match &a.key.key_file {
+        Some(f) => {
+            let k = std::fs::read(f).with_context(|| format!("cannot read key {}", f.display()))?;
+            Keyring::new().with_key(a.key.key_id.clone(), trim_key(k))
+        }
+        None if a.key.production => bail!("--production needs --key-file: the development key proves nothing"),
+        None => Keyring::development(),
+    };
+    match artifact::verify(&bytes, &keyring) {
+        Ok(v) => {
+            println!(
+                "valid: scan {} at {} decided {} ({} finding(s), {} blocking); diff sha256 {}; policy {} ({})",
+                diffver_core::text::escape_for_display(v.scan_id.as_bytes()),
+                v.scanned_at,
+                v.decision,
+                v.summary.findings,
+                v.summary.blocking,
+                v.diff.sha256,
+                diffver_core::text::escape_for_display(v.policy.id.as_bytes()),
+                v.policy.sha256
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("invalid: {}", diffver_core::text::escape_for_display(e.to_string().as_bytes()));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub(crate) fn baseline(c: BaselineCmd) -> anyhow::Result<ExitCode> {
+    let (source, out, existing) = match &c {
+        BaselineCmd::Create { source, output } => (source, output.clone(), None),
+        BaselineCmd::Update { source, baseline } => {
+            let text = std::fs::read_to_string(baseline).with_context(|| format!("cannot read {}", baseline.display()))?;
+            (source, baseline.clone(), Some(Baseline::from_json(&text)?))
+        }
+    };
+    let policy = Policy::builtin("standard")?;
+    let rules = load_rules(None, &[])?;
+    let (_, bytes) = read_source(source, 256 << 20)?;
+    let ctx = ScanContext::new("baseline", Timestamp(0));
+    let v = verdict::evaluate(&Inputs::new(&bytes, &rules, &policy, &ctx));
+    if v.decision() == Decision::Error {
+        bail!("cannot scan the diff: {}", v.error().unwrap_or(""));
+    }
+    let mut b = Baseline::from_findings(v.findings().iter().map(|e| &e.finding));
+    if let Some(old) = existing {
+        b.merge(&old);
+    }
+    std::fs::write(&out, b.to_json()).with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("diffver: baseline {} holds {} fingerprint(s)", out.display(), b.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn rules(c: RulesCmd) -> anyhow::Result<ExitCode> {
+    match c {
+        RulesCmd::List { rule_files } => {
+            let rs = load_rules(None, &rule_files)?;
+            for r in rs.rules() {
+                println!("{:<38} {:<8} {:<16} {}", r.id(), r.severity(), r.category(), r.title());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCmd::Explain { id, rule_files } => {
+            let rs = load_rules(None, &rule_files)?;
+            let Some(r) = rs.rules().find(|r| r.id() == id) else {
+                bail!("no rule {id:?} (see `diffver rules list`)");
+            };
+            let safe = |s: &str| diffver_core::text::escape_for_display(s.as_bytes());
+            println!("{} — {}", r.id(), safe(r.title()));
+            println!("pack: {}  category: {}  severity: {}  confidence: {}", r.pack(), r.category(), r.severity(), r.confidence().as_str());
+            if !r.tags().is_empty() {
+                println!("tags: {}", r.tags().join(", "));
+            }
+            println!("\n{}", safe(r.description()));
+            if !r.remediation().is_empty() {
+                println!("\nremediation: {}", safe(r.remediation()));
+            }
+            if !r.paths().is_empty() {
+                println!("\npaths: {}", r.paths().join(", "));
+            }
+            if let Some(re) = r.regex() {
+                println!("\nkeywords: {}\nregex: {}", r.keywords().join(", "), safe(re));
+            } else if r.is_detector() {
+                println!("\n(a code detector)");
+            }
+            let (pos, neg) = r.examples();
+            for p in pos {
+                println!("  matches:        {}", safe(p));
+            }
+            for n in neg {
+                println!("  does not match: {}", safe(n));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCmd::Test { files } => {
+            let rs = if files.is_empty() {
+                Ruleset::builtin()
+            } else {
+                let mut b = Ruleset::builder();
+                for f in &files {
+                    let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+                    b = b.add_toml(&text, &f.display().to_string())?;
+                }
+                b.build()?
+            };
+            let failures = rs.check_examples();
+            for f in &failures {
+                println!(
+                    "FAIL {}: {} example {}",
+                    f.rule,
+                    if f.positive { "positive" } else { "negative" },
+                    diffver_core::text::escape_for_display(f.example.as_bytes())
+                );
+            }
+            println!("{} rule(s), {} example failure(s)", rs.len(), failures.len());
+            Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+pub(crate) fn policy(c: PolicyCmd) -> anyhow::Result<ExitCode> {
+    let PolicyCmd::Check { policy } = c;
+    let p = load_policy(&policy)?;
+    println!(
+        "ok: policy {} version {} sha256 {} (blocks at {}, {} exception(s))",
+        diffver_core::text::escape_for_display(p.id().as_bytes()),
+        diffver_core::text::escape_for_display(p.version().as_bytes()),
+        p.hash(),
+        p.block_at(),
+        p.exceptions().len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn stat(a: StatArgs) -> anyhow::Result<ExitCode> {
+    let limits = Limits::default().with_max_input_bytes(a.max_bytes);
+    let (name, bytes) = read_source(&a.source, a.max_bytes)?;
+    let parsed = diff::parse(&bytes, &limits).with_context(|| format!("cannot parse {name}"))?;
+    let mut out = std::io::stdout().lock();
+    if !a.summary {
+        out.write_all(diff::stat::numstat(&parsed).as_bytes())?;
+    }
+    if !a.numstat {
+        let summary = diff::stat::summary(&parsed);
+        // Git prints these names raw; on a terminal, diffver neutralises them.
+        if std::io::stdout().is_terminal() {
+            for line in summary.split_inclusive(|&b| b == b'\n') {
+                let body = line.strip_suffix(b"\n").unwrap_or(line);
+                writeln!(out, "{}", diffver_core::text::escape_for_display(body))?;
+            }
+        } else {
+            out.write_all(&summary)?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
