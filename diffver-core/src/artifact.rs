@@ -51,7 +51,9 @@ pub enum ArtifactError {
         keyids: Vec<String>,
     },
     /// A signature by a known key does not match the bytes.
-    #[error("signature by key {keyid:?} does not match: the artifact was changed or signed with another key")]
+    #[error(
+        "signature by key {keyid:?} does not match: the artifact was changed or signed with another key"
+    )]
     BadSignature {
         /// The key id.
         keyid: String,
@@ -69,7 +71,9 @@ pub enum ArtifactError {
         reason: String,
     },
     /// The deterministic development key was asked for in production.
-    #[error("the deterministic development signer is refused in production mode; configure an operator key")]
+    #[error(
+        "the deterministic development signer is refused in production mode; configure an operator key"
+    )]
     DeterministicInProduction,
     /// A signing key is empty or a key id is empty.
     #[error("signing keys and key ids must not be empty")]
@@ -84,7 +88,13 @@ pub enum ArtifactError {
 
 /// DSSE pre-authentication encoding: `DSSEv1 <len(type)> <type> <len(body)> <body>`.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).into_bytes();
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
     out.extend_from_slice(payload);
     out
 }
@@ -112,7 +122,8 @@ pub enum SigningMode {
 
 /// The published development key: signatures with it prove nothing but
 /// integrity in transit. Never accepted in production.
-pub const DEVELOPMENT_KEY: &[u8] = b"diffver deterministic development key v1 (public, not a secret)";
+pub const DEVELOPMENT_KEY: &[u8] =
+    b"diffver deterministic development key v1 (public, not a secret)";
 /// Key id of [`DEVELOPMENT_KEY`].
 pub const DEVELOPMENT_KEY_ID: &str = "diffver-dev-v1";
 
@@ -126,7 +137,9 @@ pub struct HmacSigner {
 
 impl std::fmt::Debug for HmacSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HmacSigner").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("HmacSigner")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -136,7 +149,10 @@ impl HmacSigner {
     /// # Errors
     ///
     /// [`ArtifactError::EmptyKey`] for an empty key or key id.
-    pub fn new(key_id: impl Into<String>, key: impl Into<Vec<u8>>) -> Result<HmacSigner, ArtifactError> {
+    pub fn new(
+        key_id: impl Into<String>,
+        key: impl Into<Vec<u8>>,
+    ) -> Result<HmacSigner, ArtifactError> {
         let (key_id, key) = (key_id.into(), key.into());
         if key_id.is_empty() || key.is_empty() {
             return Err(ArtifactError::EmptyKey);
@@ -182,7 +198,9 @@ pub struct Keyring {
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keyring").field("key_ids", &self.keys.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Keyring")
+            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -246,9 +264,10 @@ pub fn sign(v: &Verdict, signer: &dyn Signer) -> Result<Vec<u8>, ArtifactError> 
 ///
 /// An [`ArtifactError`] saying which check failed.
 pub fn verify(envelope: &[u8], keyring: &Keyring) -> Result<wire::VerdictV1, ArtifactError> {
-    let env: wire::Envelope = serde_json::from_slice(envelope).map_err(|e| ArtifactError::Malformed {
-        reason: e.to_string(),
-    })?;
+    let env: wire::Envelope =
+        serde_json::from_slice(envelope).map_err(|e| ArtifactError::Malformed {
+            reason: e.to_string(),
+        })?;
     // Canonical form only: any other byte sequence is a changed artifact.
     if canonical(&env)? != envelope {
         return Err(ArtifactError::Malformed {
@@ -260,16 +279,22 @@ pub fn verify(envelope: &[u8], keyring: &Keyring) -> Result<wire::VerdictV1, Art
             found: env.payload_type,
         });
     }
-    let payload = STANDARD.decode(&env.payload).map_err(|e| ArtifactError::Malformed {
-        reason: format!("payload is not base64: {e}"),
-    })?;
+    let payload = STANDARD
+        .decode(&env.payload)
+        .map_err(|e| ArtifactError::Malformed {
+            reason: format!("payload is not base64: {e}"),
+        })?;
     let message = pae(&env.payload_type, &payload);
     let mut verified = false;
     for s in &env.signatures {
-        let Some(key) = keyring.keys.get(&s.keyid) else { continue };
-        let sig = STANDARD.decode(&s.sig).map_err(|e| ArtifactError::Malformed {
-            reason: format!("signature is not base64: {e}"),
-        })?;
+        let Some(key) = keyring.keys.get(&s.keyid) else {
+            continue;
+        };
+        let sig = STANDARD
+            .decode(&s.sig)
+            .map_err(|e| ArtifactError::Malformed {
+                reason: format!("signature is not base64: {e}"),
+            })?;
         if hmac(key, &message)?.verify_slice(&sig).is_err() {
             return Err(ArtifactError::BadSignature {
                 keyid: s.keyid.clone(),
@@ -282,10 +307,13 @@ pub fn verify(envelope: &[u8], keyring: &Keyring) -> Result<wire::VerdictV1, Art
             keyids: env.signatures.iter().map(|s| s.keyid.clone()).collect(),
         });
     }
-    let statement: wire::Statement = serde_json::from_slice(&payload).map_err(|e| ArtifactError::Payload {
-        reason: e.to_string(),
-    })?;
-    statement.check().map_err(|reason| ArtifactError::Payload { reason })?;
+    let statement: wire::Statement =
+        serde_json::from_slice(&payload).map_err(|e| ArtifactError::Payload {
+            reason: e.to_string(),
+        })?;
+    statement
+        .check()
+        .map_err(|reason| ArtifactError::Payload { reason })?;
     Ok(statement.predicate)
 }
 

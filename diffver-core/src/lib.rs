@@ -21,8 +21,8 @@
 //! # Ok::<(), diffver_core::diff::ParseError>(())
 //! ```
 
-pub mod diff;
 pub mod artifact;
+pub mod diff;
 pub mod finding;
 pub mod policy;
 pub mod report;

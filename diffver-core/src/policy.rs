@@ -336,7 +336,10 @@ impl Policy {
         if file.schema != "diffver.policy/v1" {
             return Err(invalid(
                 "schema",
-                format!("unsupported schema {:?} (expected \"diffver.policy/v1\")", file.schema),
+                format!(
+                    "unsupported schema {:?} (expected \"diffver.policy/v1\")",
+                    file.schema
+                ),
             ));
         }
         if file.id.trim().is_empty() {
@@ -344,16 +347,24 @@ impl Policy {
         }
         let base = match &file.extends {
             Some(name) => Some(Policy::builtin(name).map_err(|_| {
-                invalid("extends", format!("unknown built-in profile {name:?} (strict, standard, permissive)"))
+                invalid(
+                    "extends",
+                    format!("unknown built-in profile {name:?} (strict, standard, permissive)"),
+                )
             })?),
             None => None,
         };
         let sev = |field: &str, s: &str| {
             parse_severity(s).ok_or_else(|| {
-                invalid(field, format!("unknown severity {s:?} (info, low, medium, high, critical)"))
+                invalid(
+                    field,
+                    format!("unknown severity {s:?} (info, low, medium, high, critical)"),
+                )
             })
         };
-        let cats = |field: &str, m: &BTreeMap<String, Action>| -> Result<BTreeMap<Category, Action>, PolicyError> {
+        let cats = |field: &str,
+                    m: &BTreeMap<String, Action>|
+         -> Result<BTreeMap<Category, Action>, PolicyError> {
             m.iter()
                 .map(|(k, v)| {
                     Category::from_name(k)
@@ -366,15 +377,24 @@ impl Policy {
             Some(s) => sev("block_at", s)?,
             None => base.as_ref().map_or(Severity::High, |b| b.block_at),
         };
-        let mut categories = base.as_ref().map(|b| b.categories.clone()).unwrap_or_default();
+        let mut categories = base
+            .as_ref()
+            .map(|b| b.categories.clone())
+            .unwrap_or_default();
         categories.extend(cats("categories", &file.categories)?);
         let mut rules = base.as_ref().map(|b| b.rules.clone()).unwrap_or_default();
         rules.extend(file.rules.clone());
-        let mut overrides = base.as_ref().map(|b| b.overrides.clone()).unwrap_or_default();
+        let mut overrides = base
+            .as_ref()
+            .map(|b| b.overrides.clone())
+            .unwrap_or_default();
         for (i, o) in file.overrides.iter().enumerate() {
             let field = format!("override[{i}]");
             if o.paths.is_empty() {
-                return Err(invalid(&field, "an override needs at least one path glob".into()));
+                return Err(invalid(
+                    &field,
+                    "an override needs at least one path glob".into(),
+                ));
             }
             let mut b = GlobSetBuilder::new();
             for p in &o.paths {
@@ -382,18 +402,30 @@ impl Policy {
                     .literal_separator(true)
                     .build()
                     .or_else(|_| Glob::new(p))
-                    .map_err(|e| invalid(&format!("{field}.paths"), format!("invalid glob {p:?}: {e}")))?;
+                    .map_err(|e| {
+                        invalid(
+                            &format!("{field}.paths"),
+                            format!("invalid glob {p:?}: {e}"),
+                        )
+                    })?;
                 b.add(g);
             }
             overrides.push(Override {
                 patterns: o.paths.clone(),
                 globs: b.build().map_err(|e| invalid(&field, e.to_string()))?,
-                block_at: o.block_at.as_deref().map(|s| sev(&format!("{field}.block_at"), s)).transpose()?,
+                block_at: o
+                    .block_at
+                    .as_deref()
+                    .map(|s| sev(&format!("{field}.block_at"), s))
+                    .transpose()?,
                 categories: cats(&format!("{field}.categories"), &o.categories)?,
                 rules: o.rules.clone(),
             });
         }
-        let mut exceptions = base.as_ref().map(|b| b.exceptions.clone()).unwrap_or_default();
+        let mut exceptions = base
+            .as_ref()
+            .map(|b| b.exceptions.clone())
+            .unwrap_or_default();
         for (i, e) in file.exceptions.iter().enumerate() {
             exceptions.push(
                 Exception::validate(e.clone())
@@ -413,12 +445,19 @@ impl Policy {
                 .on_error
                 .or(base.as_ref().map(|b| b.on_error))
                 .unwrap_or(OnError::FailClosed),
-            opaque: file.opaque.or(base.as_ref().map(|b| b.opaque)).unwrap_or(Action::Warn),
+            opaque: file
+                .opaque
+                .or(base.as_ref().map(|b| b.opaque))
+                .unwrap_or(Action::Warn),
             inline_ignores: file.inline_ignores,
-            rules_toml: file.rules_toml.or(base.as_ref().and_then(|b| b.rules_toml.clone())),
+            rules_toml: file
+                .rules_toml
+                .or(base.as_ref().and_then(|b| b.rules_toml.clone())),
             categories,
             rules,
-            max_diff_bytes: limits.max_diff_bytes.or(base.as_ref().and_then(|b| b.max_diff_bytes)),
+            max_diff_bytes: limits
+                .max_diff_bytes
+                .or(base.as_ref().and_then(|b| b.max_diff_bytes)),
             max_files: limits.max_files.or(base.as_ref().and_then(|b| b.max_files)),
             overrides,
             exceptions,
@@ -429,7 +468,8 @@ impl Policy {
     }
 
     fn compute_hash(&self) -> String {
-        let cat = |m: &BTreeMap<Category, Action>| m.iter().map(|(c, a)| (c.as_str(), *a)).collect();
+        let cat =
+            |m: &BTreeMap<Category, Action>| m.iter().map(|(c, a)| (c.as_str(), *a)).collect();
         let canonical = Canonical {
             schema: "diffver.policy/v1",
             id: &self.id,
@@ -525,10 +565,12 @@ impl Policy {
             rule = o.rules.get(finding.rule_id()).copied().or(rule);
         }
         let opaque = (finding.rule_id() == "verify.binary-content").then_some(self.opaque);
-        rule.or(category).or(opaque).unwrap_or(if finding.severity() >= block_at {
-            Action::Block
-        } else {
-            Action::Warn
-        })
+        rule.or(category)
+            .or(opaque)
+            .unwrap_or(if finding.severity() >= block_at {
+                Action::Block
+            } else {
+                Action::Warn
+            })
     }
 }

@@ -39,7 +39,10 @@ impl Timestamp {
     pub fn to_rfc3339(self) -> String {
         time::OffsetDateTime::from_unix_timestamp(self.0)
             .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
     }
 }
@@ -132,7 +135,10 @@ impl Exception {
     pub fn matches(&self, f: &Finding) -> bool {
         let path = f.location().path.as_deref().unwrap_or("");
         self.rule.as_deref().is_none_or(|r| r == f.rule_id())
-            && self.fingerprint.as_deref().is_none_or(|fp| fp == f.fingerprint())
+            && self
+                .fingerprint
+                .as_deref()
+                .is_none_or(|fp| fp == f.fingerprint())
             && (self.globs.is_empty() || self.globs.iter().any(|g| g.is_match(path)))
     }
 
@@ -268,7 +274,11 @@ impl Baseline {
             s.push_str(if i == 0 { "\n    " } else { ",\n    " });
             s.push_str(&serde_json::to_string(&entry).unwrap_or_default());
         }
-        s.push_str(if self.entries.is_empty() { "]\n}\n" } else { "\n  ]\n}\n" });
+        s.push_str(if self.entries.is_empty() {
+            "]\n}\n"
+        } else {
+            "\n  ]\n}\n"
+        });
         s
     }
 }
@@ -325,10 +335,7 @@ pub(crate) fn inline_ignore_names(line: &[u8], rule: &str) -> bool {
     };
     let rest = text[i + "diffver-ignore".len()..].trim_start();
     match rest.strip_prefix(':') {
-        Some(list) => list
-            .split([',', ' '])
-            .map(str::trim)
-            .any(|r| r == rule),
+        Some(list) => list.split([',', ' ']).map(str::trim).any(|r| r == rule),
         None => false,
     }
 }
@@ -342,13 +349,25 @@ mod tests {
         let t = Timestamp::parse_rfc3339("2026-11-29T09:00:00Z").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-11-29T09:00:00Z");
         assert!(Timestamp::parse_rfc3339("yesterday").is_err());
-        assert_eq!(Timestamp::parse_rfc3339("2026-11-29T10:00:00+01:00").unwrap(), t);
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-11-29T10:00:00+01:00").unwrap(),
+            t
+        );
     }
 
     #[test]
     fn inline_ignore_must_name_the_rule() {
-        assert!(inline_ignore_names(b"x = 1 # diffver-ignore: secret.jwt", "secret.jwt"));
-        assert!(!inline_ignore_names(b"x = 1 # diffver-ignore", "secret.jwt"));
-        assert!(!inline_ignore_names(b"x = 1 # diffver-ignore: secret.other", "secret.jwt"));
+        assert!(inline_ignore_names(
+            b"x = 1 # diffver-ignore: secret.jwt",
+            "secret.jwt"
+        ));
+        assert!(!inline_ignore_names(
+            b"x = 1 # diffver-ignore",
+            "secret.jwt"
+        ));
+        assert!(!inline_ignore_names(
+            b"x = 1 # diffver-ignore: secret.other",
+            "secret.jwt"
+        ));
     }
 }

@@ -87,7 +87,12 @@ pub struct Inputs<'a> {
 
 impl<'a> Inputs<'a> {
     /// Inputs with no baseline, base tree or fingerprint key.
-    pub fn new(diff: &'a [u8], rules: &'a Ruleset, policy: &'a Policy, ctx: &'a ScanContext) -> Inputs<'a> {
+    pub fn new(
+        diff: &'a [u8],
+        rules: &'a Ruleset,
+        policy: &'a Policy,
+        ctx: &'a ScanContext,
+    ) -> Inputs<'a> {
         Inputs {
             diff,
             rules,
@@ -277,13 +282,10 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
         }
     };
     verdict.diff.files = parsed.files().len();
-    let (a, r) = parsed
-        .files()
-        .iter()
-        .fold((0, 0), |(a, r), f| {
-            let (fa, fr) = f.line_counts();
-            (a + fa, r + fr)
-        });
+    let (a, r) = parsed.files().iter().fold((0, 0), |(a, r), f| {
+        let (fa, fr) = f.line_counts();
+        (a + fa, r + fr)
+    });
     verdict.diff.added = a;
     verdict.diff.removed = r;
     let mut config = ScanConfig::default();
@@ -307,7 +309,9 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
                 expired.insert(format!(
                     "{} (expired {}; {})",
                     e.describe(),
-                    e.expires_at().map(Timestamp::to_rfc3339).unwrap_or_default(),
+                    e.expires_at()
+                        .map(Timestamp::to_rfc3339)
+                        .unwrap_or_default(),
                     e.reason()
                 ));
                 continue;

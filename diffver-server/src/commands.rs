@@ -14,7 +14,9 @@ use diffver_core::rules::{Ruleset, RulesetBuilder};
 use diffver_core::suppress::{Baseline, Timestamp};
 use diffver_core::verdict::{self, Decision, Inputs, ScanContext};
 
-use crate::{BaselineCmd, Format, KeyArgs, PolicyCmd, RulesCmd, ScanArgs, Source, StatArgs, VerifyArgs};
+use crate::{
+    BaselineCmd, Format, KeyArgs, PolicyCmd, RulesCmd, ScanArgs, Source, StatArgs, VerifyArgs,
+};
 
 /// Reads the diff from a file, standard input, or `git diff`.
 fn read_source(src: &Source, max: usize) -> anyhow::Result<(String, Vec<u8>)> {
@@ -23,11 +25,23 @@ fn read_source(src: &Source, max: usize) -> anyhow::Result<(String, Vec<u8>)> {
             bail!("the git range {range:?} must not start with '-'");
         }
         let out = std::process::Command::new("git")
-            .args(["diff", "--no-color", "--no-ext-diff", "--binary", "-M", "-C", range, "--"])
+            .args([
+                "diff",
+                "--no-color",
+                "--no-ext-diff",
+                "--binary",
+                "-M",
+                "-C",
+                range,
+                "--",
+            ])
             .output()
             .context("cannot run git")?;
         if !out.status.success() {
-            bail!("git diff {range} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "git diff {range} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         if out.stdout.len() > max {
             bail!("the diff is larger than the limit of {max} bytes (raise it with --max-bytes)");
@@ -41,7 +55,8 @@ fn load_policy(spec: &str) -> anyhow::Result<Policy> {
     if Policy::BUILTIN.contains(&spec) {
         return Ok(Policy::builtin(spec)?);
     }
-    let text = std::fs::read_to_string(spec).with_context(|| format!("cannot read policy {spec}"))?;
+    let text =
+        std::fs::read_to_string(spec).with_context(|| format!("cannot read policy {spec}"))?;
     let policy = if spec.ends_with(".json") {
         Policy::from_json(&text, spec)?
     } else {
@@ -56,7 +71,8 @@ fn load_rules(policy: Option<&Policy>, files: &[std::path::PathBuf]) -> anyhow::
         b = b.add_toml(src, "policy rules_toml")?;
     }
     for f in files {
-        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read rules {}", f.display()))?;
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read rules {}", f.display()))?;
         b = b.add_toml(&text, &f.display().to_string())?;
     }
     Ok(b.build()?)
@@ -69,7 +85,11 @@ fn signer(key: &KeyArgs) -> anyhow::Result<HmacSigner> {
             Ok(HmacSigner::new(key.key_id.clone(), trim_key(k))?)
         }
         None => {
-            let mode = if key.production { SigningMode::Production } else { SigningMode::Development };
+            let mode = if key.production {
+                SigningMode::Production
+            } else {
+                SigningMode::Development
+            };
             Ok(HmacSigner::deterministic(mode)?)
         }
     }
@@ -97,7 +117,9 @@ fn now(arg: Option<&str>) -> anyhow::Result<Timestamp> {
 
 fn write_out(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
     match path {
-        Some(p) => std::fs::write(p, bytes).with_context(|| format!("cannot write {}", p.display())),
+        Some(p) => {
+            std::fs::write(p, bytes).with_context(|| format!("cannot write {}", p.display()))
+        }
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(bytes)?;
@@ -113,19 +135,28 @@ pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
     let (name, bytes) = read_source(&a.source, a.max_bytes)?;
     let baseline = match &a.baseline {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read baseline {}", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read baseline {}", p.display()))?;
             Some(Baseline::from_json(&text)?)
         }
         None => None,
     };
     let fingerprint_key = match &a.fingerprint_key_file {
-        Some(p) => Some(trim_key(std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?)),
+        Some(p) => Some(trim_key(
+            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )),
         None => None,
     };
     let scan_id = a.scan_id.clone().unwrap_or_else(|| {
         use sha2::{Digest, Sha256};
         let h = Sha256::digest(&bytes);
-        format!("sha256-{}", h.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>())
+        format!(
+            "sha256-{}",
+            h.iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
     });
     let ctx = ScanContext::new(scan_id, now(a.now.as_deref())?);
     let base = match &a.base_dir {
@@ -153,7 +184,8 @@ pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(path) = &a.artifact {
         let envelope = artifact::sign(&v, &signer(&a.key)?)?;
-        std::fs::write(path, &envelope).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, &envelope)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let rendered = match a.format {
         Format::Text => report::text(&v, &name),
@@ -167,24 +199,33 @@ pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
         Decision::Pass => ExitCode::SUCCESS,
         Decision::Fail => ExitCode::from(1),
         Decision::Error if !v.blocks() => {
-            eprintln!("diffver: the scan failed but the policy is fail-open: {}", v.error().unwrap_or(""));
+            eprintln!(
+                "diffver: the scan failed but the policy is fail-open: {}",
+                v.error().unwrap_or("")
+            );
             ExitCode::SUCCESS
         }
         Decision::Error => {
-            eprintln!("error: the scan could not be completed: {}", v.error().unwrap_or(""));
+            eprintln!(
+                "error: the scan could not be completed: {}",
+                v.error().unwrap_or("")
+            );
             ExitCode::from(2)
         }
     })
 }
 
 pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(&a.artifact).with_context(|| format!("cannot read {}", a.artifact.display()))?;
+    let bytes = std::fs::read(&a.artifact)
+        .with_context(|| format!("cannot read {}", a.artifact.display()))?;
     let keyring = match &a.key.key_file {
         Some(f) => {
             let k = std::fs::read(f).with_context(|| format!("cannot read key {}", f.display()))?;
             Keyring::new().with_key(a.key.key_id.clone(), trim_key(k))
         }
-        None if a.key.production => bail!("--production needs --key-file: the development key proves nothing"),
+        None if a.key.production => {
+            bail!("--production needs --key-file: the development key proves nothing")
+        }
         None => Keyring::development(),
     };
     match artifact::verify(&bytes, &keyring) {
@@ -203,7 +244,10 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("invalid: {}", diffver_core::text::escape_for_display(e.to_string().as_bytes()));
+            eprintln!(
+                "invalid: {}",
+                diffver_core::text::escape_for_display(e.to_string().as_bytes())
+            );
             Ok(ExitCode::from(1))
         }
     }
@@ -213,7 +257,8 @@ pub(crate) fn baseline(c: BaselineCmd) -> anyhow::Result<ExitCode> {
     let (source, out, existing) = match &c {
         BaselineCmd::Create { source, output } => (source, output.clone(), None),
         BaselineCmd::Update { source, baseline } => {
-            let text = std::fs::read_to_string(baseline).with_context(|| format!("cannot read {}", baseline.display()))?;
+            let text = std::fs::read_to_string(baseline)
+                .with_context(|| format!("cannot read {}", baseline.display()))?;
             (source, baseline.clone(), Some(Baseline::from_json(&text)?))
         }
     };
@@ -230,7 +275,11 @@ pub(crate) fn baseline(c: BaselineCmd) -> anyhow::Result<ExitCode> {
         b.merge(&old);
     }
     std::fs::write(&out, b.to_json()).with_context(|| format!("cannot write {}", out.display()))?;
-    eprintln!("diffver: baseline {} holds {} fingerprint(s)", out.display(), b.len());
+    eprintln!(
+        "diffver: baseline {} holds {} fingerprint(s)",
+        out.display(),
+        b.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -239,7 +288,13 @@ pub(crate) fn rules(c: RulesCmd) -> anyhow::Result<ExitCode> {
         RulesCmd::List { rule_files } => {
             let rs = load_rules(None, &rule_files)?;
             for r in rs.rules() {
-                println!("{:<38} {:<8} {:<16} {}", r.id(), r.severity(), r.category(), r.title());
+                println!(
+                    "{:<38} {:<8} {:<16} {}",
+                    r.id(),
+                    r.severity(),
+                    r.category(),
+                    r.title()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -250,7 +305,13 @@ pub(crate) fn rules(c: RulesCmd) -> anyhow::Result<ExitCode> {
             };
             let safe = |s: &str| diffver_core::text::escape_for_display(s.as_bytes());
             println!("{} — {}", r.id(), safe(r.title()));
-            println!("pack: {}  category: {}  severity: {}  confidence: {}", r.pack(), r.category(), r.severity(), r.confidence().as_str());
+            println!(
+                "pack: {}  category: {}  severity: {}  confidence: {}",
+                r.pack(),
+                r.category(),
+                r.severity(),
+                r.confidence().as_str()
+            );
             if !r.tags().is_empty() {
                 println!("tags: {}", r.tags().join(", "));
             }
@@ -262,7 +323,11 @@ pub(crate) fn rules(c: RulesCmd) -> anyhow::Result<ExitCode> {
                 println!("\npaths: {}", r.paths().join(", "));
             }
             if let Some(re) = r.regex() {
-                println!("\nkeywords: {}\nregex: {}", r.keywords().join(", "), safe(re));
+                println!(
+                    "\nkeywords: {}\nregex: {}",
+                    r.keywords().join(", "),
+                    safe(re)
+                );
             } else if r.is_detector() {
                 println!("\n(a code detector)");
             }
@@ -281,7 +346,8 @@ pub(crate) fn rules(c: RulesCmd) -> anyhow::Result<ExitCode> {
             } else {
                 let mut b = Ruleset::builder();
                 for f in &files {
-                    let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+                    let text = std::fs::read_to_string(f)
+                        .with_context(|| format!("cannot read {}", f.display()))?;
                     b = b.add_toml(&text, &f.display().to_string())?;
                 }
                 b.build()?
@@ -295,8 +361,16 @@ pub(crate) fn rules(c: RulesCmd) -> anyhow::Result<ExitCode> {
                     diffver_core::text::escape_for_display(f.example.as_bytes())
                 );
             }
-            println!("{} rule(s), {} example failure(s)", rs.len(), failures.len());
-            Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            println!(
+                "{} rule(s), {} example failure(s)",
+                rs.len(),
+                failures.len()
+            );
+            Ok(if failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

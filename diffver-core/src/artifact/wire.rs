@@ -278,7 +278,8 @@ impl VerdictV1 {
         let (pid, pver, phash) = v.policy();
         let (rhash, rules) = v.ruleset();
         let findings: Vec<FindingV1> = v.findings().iter().map(FindingV1::from_evaluated).collect();
-        let count = |p: &dyn Fn(&Evaluated) -> bool| v.findings().iter().filter(|e| p(e)).count() as u64;
+        let count =
+            |p: &dyn Fn(&Evaluated) -> bool| v.findings().iter().filter(|e| p(e)).count() as u64;
         VerdictV1 {
             schema: VERDICT_SCHEMA.to_owned(),
             scan_id: v.context().scan_id.clone(),
@@ -309,7 +310,9 @@ impl VerdictV1 {
             summary: SummaryV1 {
                 findings: findings.len() as u64,
                 blocking: count(&|e| e.is_blocking()),
-                warnings: count(&|e| e.suppression.is_none() && e.action == crate::policy::Action::Warn),
+                warnings: count(&|e| {
+                    e.suppression.is_none() && e.action == crate::policy::Action::Warn
+                }),
                 suppressed: count(&|e| e.suppression.is_some()),
                 off: count(&|e| e.suppression.is_none() && e.action == crate::policy::Action::Off),
             },

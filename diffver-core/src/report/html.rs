@@ -71,7 +71,12 @@ pub fn html(v: &Verdict, diff: &[u8]) -> String {
     esc(&mut o, pid);
     o.push_str("</code> v");
     esc(&mut o, pver);
-    let _ = write!(o, " (<code>{}</code>). Diff sha256 <code>{}</code>. Scanned at ", &phash[..phash.len().min(16)], v.diff().sha256);
+    let _ = write!(
+        o,
+        " (<code>{}</code>). Diff sha256 <code>{}</code>. Scanned at ",
+        &phash[..phash.len().min(16)],
+        v.diff().sha256
+    );
     esc(&mut o, &v.context().now.to_rfc3339());
     o.push_str(".</p>\n");
     if let Some(e) = v.error() {
@@ -123,7 +128,11 @@ pub fn html(v: &Verdict, diff: &[u8]) -> String {
             _ => "",
         };
         let hit = if hits.contains(&i) { " hit" } else { "" };
-        let _ = write!(o, "<tr id=\"L{i}\" class=\"{class}{hit}\"><td class=\"muted\">{}</td><td><pre>", i + 1);
+        let _ = write!(
+            o,
+            "<tr id=\"L{i}\" class=\"{class}{hit}\"><td class=\"muted\">{}</td><td><pre>",
+            i + 1
+        );
         esc_bytes(&mut o, line);
         o.push_str("</pre></td></tr>\n");
     }

@@ -106,7 +106,11 @@ pub fn sarif(v: &Verdict) -> String {
                 }
             });
             if let Some(s) = &e.suppression {
-                let kind = if matches!(s, Suppression::InlineComment) { "inSource" } else { "external" };
+                let kind = if matches!(s, Suppression::InlineComment) {
+                    "inSource"
+                } else {
+                    "external"
+                };
                 r["suppressions"] = json!([{ "kind": kind, "justification": s.justification() }]);
             }
             r

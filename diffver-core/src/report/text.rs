@@ -39,7 +39,14 @@ pub fn text(v: &Verdict, name: &str) -> String {
             (None, Action::Warn) => "warn".to_owned(),
             (None, Action::Off) => "off".to_owned(),
         };
-        let _ = writeln!(out, "{:>8} {:<14} {} {at}{side}: {}", f.severity(), status, f.rule_id(), f.message());
+        let _ = writeln!(
+            out,
+            "{:>8} {:<14} {} {at}{side}: {}",
+            f.severity(),
+            status,
+            f.rule_id(),
+            f.message()
+        );
         if let Some(ev) = f.evidence() {
             let _ = writeln!(out, "         | {ev}");
         }
@@ -54,7 +61,13 @@ pub fn text(v: &Verdict, name: &str) -> String {
         let _ = writeln!(out, "  expired exception (not applied): {x}");
     }
     for img in v.post_images() {
-        let _ = writeln!(out, "  verified {} blob {} sha256 {}", img.path.display(), img.blob_id, img.sha256);
+        let _ = writeln!(
+            out,
+            "  verified {} blob {} sha256 {}",
+            img.path.display(),
+            img.blob_id,
+            img.sha256
+        );
     }
     let (pid, _, phash) = v.policy();
     let blocking = v.blocking().count();
@@ -64,7 +77,11 @@ pub fn text(v: &Verdict, name: &str) -> String {
         Decision::Error => format!(
             "ERROR ({}; {})",
             v.error().unwrap_or("unknown"),
-            if v.blocks() { "fail-closed: blocks" } else { "fail-open: does not block" }
+            if v.blocks() {
+                "fail-closed: blocks"
+            } else {
+                "fail-open: does not block"
+            }
         ),
     };
     let _ = writeln!(
