@@ -14,7 +14,9 @@
 //! # Ok::<(), diffver::diff::ParseError>(())
 //! ```
 
-pub use diffver_core::{diff, finding, rules, scan, text, verify};
+pub use diffver_core::{
+    artifact, diff, finding, policy, report, rules, scan, suppress, text, verdict, verify,
+};
 
 /// The README's examples are compiled and run as doc tests.
 #[cfg(doctest)]
