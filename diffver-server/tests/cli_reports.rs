@@ -361,3 +361,49 @@ fn git_range_on_a_scratch_repository() {
         .assert()
         .code(2);
 }
+
+fn corpus() -> PathBuf {
+    std::env::var_os("DIFFVER_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
+}
+
+#[test]
+fn corpus_diffs_through_the_cli() {
+    // The real unified diff from detect-secrets, in every format.
+    let sample = corpus().join("detect-secrets/sample.diff");
+    for fmt in ["text", "json", "sarif", "html", "github"] {
+        let a = diffver()
+            .args(["scan", "--now", NOW, "--format", fmt])
+            .arg(&sample)
+            .assert();
+        let code = a.get_output().status.code().unwrap();
+        assert!(code == 0 || code == 1, "{fmt}: exit {code}");
+        assert!(!a.get_output().stdout.contains(&0x1b));
+    }
+    // A Trojan Source sample added as a new file fails with a hidden-unicode finding.
+    let src = std::fs::read(corpus().join("trojan-source/C/commenting-out.c")).unwrap();
+    let text = String::from_utf8(src).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut d = format!(
+        "--- /dev/null\n+++ b/commenting-out.c\n@@ -0,0 +1,{} @@\n",
+        lines.len()
+    );
+    for l in &lines {
+        d.push('+');
+        d.push_str(l);
+        d.push('\n');
+    }
+    let s = out(
+        diffver().args(["scan", "--format", "json"]).write_stdin(d),
+        1,
+    );
+    assert!(
+        s.contains("\"rule_id\": \"unicode.bidi-unterminated\""),
+        "{s}"
+    );
+    assert!(
+        !s.contains('\u{202E}'),
+        "the JSON report escapes bidi controls"
+    );
+}
