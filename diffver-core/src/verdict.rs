@@ -219,6 +219,12 @@ impl Verdict {
     }
 }
 
+/// The default scan id of a diff: the first 16 hex digits of its SHA-256
+/// (prefix it as you like; the CLI and the Python API use `sha256-<id>`).
+pub fn short_id(diff: &[u8]) -> String {
+    crate::hex(&Sha256::digest(diff)[..8])
+}
+
 /// The built-in rules plus any the policy carries.
 ///
 /// # Errors

@@ -147,17 +147,10 @@ pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
         )),
         None => None,
     };
-    let scan_id = a.scan_id.clone().unwrap_or_else(|| {
-        use sha2::{Digest, Sha256};
-        let h = Sha256::digest(&bytes);
-        format!(
-            "sha256-{}",
-            h.iter()
-                .take(8)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        )
-    });
+    let scan_id = a
+        .scan_id
+        .clone()
+        .unwrap_or_else(|| format!("sha256-{}", verdict::short_id(&bytes)));
     let ctx = ScanContext::new(scan_id, now(a.now.as_deref())?);
     let base = match &a.base_dir {
         Some(dir) => {

@@ -1,0 +1,118 @@
+"""diffver: verify a diff and scan what it adds before it is merged or read by an agent.
+
+Five lines::
+
+    import diffver
+    result = diffver.scan(open("pr.diff", "rb").read(), policy=diffver.Policy.builtin("standard"))
+    print(result.decision)                     # "pass", "fail" or "error"
+    for f in result.blocking:
+        print(f.rule_id, f.path, f.line, f.message)
+
+The engine is diffver's Rust core: the same results and the same signed bytes
+as the Rust crate and the ``diffver`` CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Dict, Optional, Union
+
+from . import _native
+from ._errors import (
+    BaselineError,
+    DiffverError,
+    LimitExceeded,
+    ParseError,
+    PolicyError,
+    RuleError,
+    SignatureError,
+)
+from ._native import (
+    Baseline,
+    Diff,
+    FilePatch,
+    Finding,
+    Hunk,
+    Keyring,
+    Line,
+    Policy,
+    Ruleset,
+    ScanResult,
+    Signer,
+)
+
+__version__: str = _native.__version__
+
+__all__ = [
+    "Baseline",
+    "BaselineError",
+    "Diff",
+    "DiffverError",
+    "FilePatch",
+    "Finding",
+    "Hunk",
+    "Keyring",
+    "LimitExceeded",
+    "Line",
+    "ParseError",
+    "Policy",
+    "PolicyError",
+    "RuleError",
+    "Ruleset",
+    "ScanResult",
+    "SignatureError",
+    "Signer",
+    "parse",
+    "scan",
+    "sign",
+    "verify",
+]
+
+
+def scan(
+    diff: Union[bytes, str],
+    *,
+    policy: Optional[Policy] = None,
+    baseline: Optional[Baseline] = None,
+    now: Union[str, datetime, None] = None,
+    signer: Optional[Signer] = None,
+    rules: Optional[Ruleset] = None,
+    scan_id: Optional[str] = None,
+    fingerprint_key: Optional[bytes] = None,
+) -> ScanResult:
+    """Verify ``diff``, run the rules and decide under ``policy`` (default: ``standard``).
+
+    ``now`` (RFC 3339 text or an aware datetime) pins the scan time; with
+    ``scan_id`` and ``signer`` also fixed, ``result.artifact`` is byte-identical
+    across runs and to the CLI's ``--artifact``. The GIL is released while
+    scanning, and a ``Ruleset`` may be shared by threads.
+    """
+    return _native.scan(
+        diff,
+        policy=policy,
+        baseline=baseline,
+        now=now,
+        signer=signer,
+        rules=rules,
+        scan_id=scan_id,
+        fingerprint_key=fingerprint_key,
+    )
+
+
+def parse(diff: Union[bytes, str], *, max_bytes: Optional[int] = None) -> Diff:
+    """Parse ``diff`` into files, hunks and lines. Raises ParseError or LimitExceeded."""
+    return _native.parse(diff, max_bytes=max_bytes)
+
+
+def sign(result: ScanResult, signer: Signer) -> bytes:
+    """The signed verdict of ``result`` (a DSSE envelope, canonical JSON bytes)."""
+    return result.sign(signer)
+
+
+def verify(envelope: bytes, keys: Keyring) -> Dict[str, Any]:
+    """Verify a signed verdict and return its predicate. Raises SignatureError."""
+    if not isinstance(envelope, (bytes, bytearray)):
+        raise TypeError(f"envelope must be bytes, not {type(envelope).__name__}")
+    verdict: Dict[str, Any] = json.loads(_native.verify_json(bytes(envelope), keys))
+    return verdict

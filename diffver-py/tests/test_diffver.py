@@ -1,0 +1,155 @@
+"""Behaviour of the Python bindings: the same engine, results and signed bytes as Rust."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+import diffver
+
+ROOT = Path(__file__).resolve().parents[2]
+SUSPICIOUS = (ROOT / "examples/diffs/suspicious-pr.diff").read_bytes()
+CLEAN = (ROOT / "examples/diffs/clean.diff").read_bytes()
+NOW = "2026-11-29T09:00:00Z"
+
+
+def diffver_bin() -> str:
+    explicit = os.environ.get("DIFFVER_BIN")
+    if explicit:
+        return explicit
+    target = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
+    for profile in ("debug", "release"):
+        p = Path(target) / profile / "diffver"
+        if p.exists():
+            return str(p)
+    pytest.fail("the diffver CLI is not built: run `cargo build -p diffver-server` or set DIFFVER_BIN")
+
+
+def test_scan_decides_and_reports() -> None:
+    r = diffver.scan(SUSPICIOUS, now=NOW)
+    assert r.decision == "fail" and r.blocks
+    ids = {f.rule_id for f in r.blocking}
+    assert {"exec.download-pipe-shell", "verify.terminal-escape", "verify.symlink-escape"} <= ids
+    f = next(f for f in r.findings if f.rule_id == "exec.download-pipe-shell")
+    assert (f.path, f.line, f.column, f.side, f.severity) == ("install.sh", 5, 1, "new", "high")
+    assert len(f.fingerprint) == 64
+    assert json.loads(r.to_json())["decision"] == "fail"
+    assert json.loads(r.to_sarif())["version"] == "2.1.0"
+    html = r.to_html()
+    assert "<script" not in html.lower() and "\x1b" not in html
+    assert "FAIL:" in r.to_text("pr.diff")
+    assert r.to_github().startswith("::error ")
+    assert diffver.scan(CLEAN, now=NOW).decision == "pass"
+    assert diffver.scan(CLEAN.decode()).decision == "pass", "str input works too"
+
+
+def test_parse_gives_objects() -> None:
+    d = diffver.parse(b"diff --git a/x.py b/y.py\nsimilarity index 90%\nrename from x.py\nrename to y.py\n--- a/x.py\n+++ b/y.py\n@@ -1,2 +1,2 @@ def f\n a\n-b\n+c\n")
+    (f,) = d.files
+    assert (f.op, f.similarity, f.old_path, f.new_path, f.added, f.removed) == ("rename", 90, "x.py", "y.py", 1, 1)
+    (h,) = f.hunks
+    assert (h.old_start, h.old_count, h.heading) == (1, 2, "def f")
+    assert [(l.kind, l.old_line, l.new_line, l.content) for l in h.lines] == [
+        ("context", 1, 1, b"a"),
+        ("removed", 2, None, b"b"),
+        ("added", None, 2, b"c"),
+    ]
+
+
+def test_policies_rulesets_and_baselines() -> None:
+    strict = diffver.Policy.builtin("strict")
+    permissive = diffver.Policy.builtin("permissive")
+    assert strict.hash != permissive.hash and len(strict.hash) == 64
+    assert diffver.scan(SUSPICIOUS, policy=permissive, now=NOW).decision == "pass"
+    custom = diffver.Policy.from_toml('schema = "diffver.policy/v1"\nid = "t"\n[rules]\n"exec.download-pipe-shell" = "off"\n"verify.terminal-escape" = "off"\n"verify.symlink-escape" = "off"\n"verify.hunk-count-mismatch" = "off"\n')
+    assert diffver.scan(SUSPICIOUS, policy=custom, now=NOW).decision == "pass"
+    first = diffver.scan(SUSPICIOUS, now=NOW)
+    baseline = diffver.Baseline.from_result(first)
+    assert len(baseline) == len({f.fingerprint for f in first.findings})
+    again = diffver.scan(SUSPICIOUS, now=NOW, baseline=diffver.Baseline.from_json(baseline.to_json()))
+    assert again.decision == "pass"
+    assert {f.suppression for f in again.suppressed} == {"baseline"}
+    rules = diffver.Ruleset.builtin()
+    assert "pi.instruction-override" in rules.rule_ids() and rules.check_examples() == []
+    own = diffver.Ruleset.from_toml('schema = "diffver.rules/v1"\n[[rule]]\nid = "t.x"\ntitle = "T"\ndescription = "D"\ncategory = "secret"\nseverity = "critical"\nkeywords = ["zzz"]\nregex = "zzz[0-9]+"\n')
+    r = diffver.scan(b"--- a/a\n+++ b/a\n@@ -1 +1 @@\n-a\n+zzz123\n", rules=own, now=NOW)
+    assert [f.rule_id for f in r.blocking] == ["t.x"]
+
+
+def test_artifact_bytes_equal_the_cli_and_verify() -> None:
+    signer = diffver.Signer.deterministic()
+    r = diffver.scan(SUSPICIOUS, now=NOW, scan_id="pr-7", signer=signer)
+    assert r.artifact is not None
+    assert r.artifact == diffver.sign(r, signer) == r.sign(signer)
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "a.json"
+        diff = Path(d) / "pr.diff"
+        diff.write_bytes(SUSPICIOUS)
+        p = subprocess.run([diffver_bin(), "scan", "--now", NOW, "--scan-id", "pr-7", "--artifact", str(out), str(diff)], capture_output=True)
+        assert p.returncode == 1, p.stderr
+        assert out.read_bytes() == r.artifact, "Python and the CLI sign identical bytes"
+    v = diffver.verify(r.artifact, diffver.Keyring.development())
+    assert v["decision"] == "fail" and v["scan_id"] == "pr-7" and v["scanned_at"] == NOW
+    # datetime input gives the same time.
+    r2 = diffver.scan(SUSPICIOUS, now=datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc), scan_id="pr-7", signer=signer)
+    assert r2.artifact == r.artifact
+
+
+def test_bad_input_raises_the_right_exception() -> None:
+    with pytest.raises(TypeError):
+        diffver.scan(12345)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        diffver.scan(CLEAN, now=datetime(2026, 1, 1))  # naive datetime
+    with pytest.raises(diffver.ParseError) as e:
+        diffver.parse(b"diff --cc conflicted.c\n")
+    assert e.value.offset == 0 and "combined diff" in str(e.value)
+    with pytest.raises(diffver.LimitExceeded) as le:
+        diffver.parse(b"x" * 100, max_bytes=10)
+    assert (le.value.limit, le.value.max) == ("input size", 10)
+    assert isinstance(le.value, diffver.ParseError) and isinstance(le.value, diffver.DiffverError)
+    with pytest.raises(diffver.PolicyError) as pe:
+        diffver.Policy.from_toml('schema = "diffver.policy/v1"\nid = "x"\nblock_at = "severe"\n')
+    assert pe.value.field == "block_at"
+    with pytest.raises(diffver.PolicyError):
+        diffver.Policy.builtin("lax")
+    with pytest.raises(diffver.RuleError) as re_:
+        diffver.Ruleset.from_toml('schema = "diffver.rules/v1"\n[[rule]]\nid = "t.x"\ntitle = "T"\ndescription = "D"\ncategory = "secret"\nseverity = "low"\nregex = "(unclosed"\n')
+    assert (re_.value.rule, re_.value.field) == ("t.x", "regex")
+    with pytest.raises(diffver.BaselineError):
+        diffver.Baseline.from_json("{}")
+    env = bytearray(diffver.scan(CLEAN, now=NOW, signer=diffver.Signer.deterministic()).artifact or b"")
+    env[len(env) // 2] ^= 0x01
+    with pytest.raises(diffver.SignatureError) as se:
+        diffver.verify(bytes(env), diffver.Keyring.development())
+    assert se.value.kind in {"malformed", "bad-signature", "payload"}
+    with pytest.raises(diffver.SignatureError) as pe2:
+        diffver.Signer.deterministic(production=True)
+    assert pe2.value.kind == "deterministic-in-production"
+    ok = diffver.scan(CLEAN, now=NOW, signer=diffver.Signer.hmac("k1", b"secret")).artifact or b""
+    with pytest.raises(diffver.SignatureError) as ue:
+        diffver.verify(ok, diffver.Keyring.development())
+    assert ue.value.kind == "unknown-key"
+    assert diffver.verify(ok, diffver.Keyring().with_key("k1", b"secret"))["decision"] == "pass"
+    # A scan that cannot complete is an `error` decision, per the policy.
+    huge = diffver.Policy.from_toml('schema = "diffver.policy/v1"\nid = "x"\n[limits]\nmax_diff_bytes = 10\n')
+    r = diffver.scan(CLEAN, policy=huge, now=NOW)
+    assert r.decision == "error" and r.blocks and "input size" in (r.error or "")
+
+
+def test_a_ruleset_is_shared_across_threads() -> None:
+    rules = diffver.Ruleset.builtin()
+    policy = diffver.Policy.builtin("standard")
+
+    def one(i: int) -> str:
+        return diffver.scan(SUSPICIOUS, rules=rules, policy=policy, now=NOW, scan_id="t").to_json()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outs = list(pool.map(one, range(16)))
+    assert len(set(outs)) == 1
