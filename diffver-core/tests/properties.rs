@@ -81,7 +81,7 @@ fn quote(p: &str) -> String {
     } else {
         let mut s = String::from("\"");
         for b in p.bytes() {
-            if b >= 0x80 || b < 0x20 || b == b'"' || b == b'\\' {
+            if !(0x20..0x80).contains(&b) || b == b'"' || b == b'\\' {
                 s.push_str(&format!("\\{:03o}", b));
             } else {
                 s.push(b as char);
