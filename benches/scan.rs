@@ -72,6 +72,19 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    // Each built-in pack on its own, over a 16 MiB slice of the clean corpus.
+    let slice_len = clean.len().min(16 << 20);
+    let cut = clean[..slice_len].iter().rposition(|&b| b == b'\n').map_or(slice_len, |i| i + 1);
+    let slice = parse(&clean[..cut], &limits).expect("slice parses");
+    let mut g = c.benchmark_group("pack");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(cut as u64));
+    for (name, src) in diffver::rules::BUILTIN_PACKS {
+        let pack = Ruleset::from_toml(src, name).expect("built-in pack");
+        g.bench_function(name, |b| b.iter(|| pack.find(&slice, &opts).len()));
+    }
+    g.finish();
+
     let mut g = c.benchmark_group("full-scan");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(clean.len() as u64));
