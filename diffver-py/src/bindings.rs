@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use diffver_core::artifact::wire::FindingV1;
 use diffver_core::artifact::{self, ArtifactError, HmacSigner, Keyring, SigningMode};
 use diffver_core::diff::{self, Binary, FileOp, Limits, LineKind, ParseError};
 use diffver_core::policy::{Action, Policy, PolicyError};
@@ -362,8 +363,8 @@ struct PyFinding {
     line: Option<u32>,
     column: Option<u32>,
     byte_column: Option<u32>,
-    offset: usize,
-    length: usize,
+    offset: u64,
+    length: u64,
     message: String,
     evidence: Option<String>,
     decoding: Vec<String>,
@@ -383,35 +384,35 @@ impl PyFinding {
     }
 }
 
+/// A Python finding from the wire form (so Python sees exactly what the
+/// JSON report and the signed artifact say).
 fn finding(e: &Evaluated) -> PyFinding {
-    let f = &e.finding;
-    let l = f.location();
+    let w = FindingV1::from_evaluated(e);
+    let (suppression, suppression_reason) = match w.suppression {
+        Some(s) => (Some(s.kind), Some(s.justification)),
+        None => (None, None),
+    };
     PyFinding {
-        rule_id: f.rule_id().to_owned(),
-        title: f.rule().title.to_string(),
-        category: f.category().as_str().to_owned(),
-        severity: f.severity().as_str().to_owned(),
-        confidence: f.confidence().as_str().to_owned(),
-        action: e.action.as_str().to_owned(),
-        blocking: e.is_blocking(),
-        suppression: e.suppression.as_ref().map(|s| s.kind().to_owned()),
-        suppression_reason: e.suppression.as_ref().map(|s| s.justification()),
-        path: l.path.clone(),
-        side: match l.side {
-            diffver_core::finding::Side::New => "new",
-            diffver_core::finding::Side::Old => "old",
-            diffver_core::finding::Side::Diff => "diff",
-        }
-        .to_owned(),
-        line: l.line,
-        column: l.column,
-        byte_column: l.byte_column,
-        offset: l.span.start,
-        length: l.span.len(),
-        message: f.message().to_owned(),
-        evidence: f.evidence().map(str::to_owned),
-        decoding: f.decoding().iter().map(|d| (*d).to_owned()).collect(),
-        fingerprint: f.fingerprint().to_owned(),
+        rule_id: w.rule_id,
+        title: w.title,
+        category: w.category,
+        severity: w.severity,
+        confidence: w.confidence,
+        action: w.action,
+        blocking: w.blocking,
+        suppression,
+        suppression_reason,
+        path: w.path,
+        side: w.side,
+        line: w.line,
+        column: w.column,
+        byte_column: w.byte_column,
+        offset: w.offset,
+        length: w.length,
+        message: w.message,
+        evidence: w.evidence,
+        decoding: w.decoding,
+        fingerprint: w.fingerprint,
     }
 }
 
