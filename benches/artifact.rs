@@ -12,7 +12,11 @@ use diffver::suppress::Timestamp;
 use diffver::verdict::{Inputs, ScanContext, evaluate};
 
 fn bench(c: &mut Criterion) {
-    let diff = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/diffs/suspicious-pr.diff")).expect("sample diff");
+    let diff = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/diffs/suspicious-pr.diff"
+    ))
+    .expect("sample diff");
     let rules = Ruleset::builtin();
     let policy = Policy::builtin("standard").expect("builtin policy");
     let ctx = ScanContext::new("bench", Timestamp(1_795_000_000));
@@ -21,8 +25,12 @@ fn bench(c: &mut Criterion) {
     let env = artifact::sign(&v, &signer).expect("sign");
     let keys = Keyring::development();
     let mut g = c.benchmark_group("artifact");
-    g.bench_function("sign", |b| b.iter(|| artifact::sign(&v, &signer).map(|e| e.len())));
-    g.bench_function("verify", |b| b.iter(|| artifact::verify(&env, &keys).map(|p| p.findings.len())));
+    g.bench_function("sign", |b| {
+        b.iter(|| artifact::sign(&v, &signer).map(|e| e.len()))
+    });
+    g.bench_function("verify", |b| {
+        b.iter(|| artifact::verify(&env, &keys).map(|p| p.findings.len()))
+    });
     g.finish();
 }
 

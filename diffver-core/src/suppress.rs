@@ -92,6 +92,18 @@ impl Exception {
         if def.reason.trim().is_empty() || def.author.trim().is_empty() {
             return Err("an exception needs a reason and an author".into());
         }
+        let texts = [def.reason.as_str(), def.author.as_str()]
+            .into_iter()
+            .chain(def.rule.as_deref())
+            .chain(def.fingerprint.as_deref())
+            .chain(def.paths.iter().map(String::as_str));
+        for t in texts {
+            if !crate::text::is_printable_text(t) {
+                return Err(format!(
+                    "{t:?} contains control, bidi or invisible characters"
+                ));
+            }
+        }
         let globs = def
             .paths
             .iter()
@@ -164,7 +176,10 @@ impl Exception {
             parts.push(format!("rule={r}"));
         }
         if let Some(f) = &self.fingerprint {
-            parts.push(format!("fingerprint={}", &f[..f.len().min(16)]));
+            parts.push(format!(
+                "fingerprint={}",
+                f.chars().take(16).collect::<String>()
+            ));
         }
         if !self.paths.is_empty() {
             parts.push(format!("paths={}", self.paths.join(",")));

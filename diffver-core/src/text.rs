@@ -50,6 +50,13 @@ pub fn is_plain_line(bytes: &[u8]) -> bool {
     })
 }
 
+/// Whether text is free of control characters (other than tab) and of bidi or
+/// invisible characters: required of names and titles that reports print.
+pub fn is_printable_text(s: &str) -> bool {
+    s.chars()
+        .all(|c| c == '\t' || !(c.is_control() || is_deceptive_char(c)))
+}
+
 /// Renders untrusted bytes as a single-line string that is safe to print.
 ///
 /// Valid UTF-8 is kept except for control characters (written `\n`, `\t`,

@@ -16,7 +16,9 @@ use diffver_core::verdict::{Inputs, ScanContext, evaluate};
 use diffver_core::verify::{Options, verify};
 
 fn inputs(target: &str) -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/regressions")
+        .join(target);
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
@@ -45,8 +47,17 @@ fn scan_regressions() {
     let ctx = ScanContext::new("fuzz", Timestamp(1_790_000_000));
     for data in inputs("scan") {
         let v = evaluate(&Inputs::new(&data, &rules, &policy, &ctx));
-        let _ = (report::json(&v), report::sarif(&v), report::html(&v, &data), report::github_annotations(&v));
-        let env = artifact::sign(&v, &HmacSigner::deterministic(SigningMode::Development).unwrap()).unwrap();
+        let _ = (
+            report::json(&v),
+            report::sarif(&v),
+            report::html(&v, &data),
+            report::github_annotations(&v),
+        );
+        let env = artifact::sign(
+            &v,
+            &HmacSigner::deterministic(SigningMode::Development).unwrap(),
+        )
+        .unwrap();
         assert!(artifact::verify(&env, &Keyring::development()).is_ok());
     }
 }
@@ -54,7 +65,9 @@ fn scan_regressions() {
 #[test]
 fn loader_regressions() {
     for data in inputs("load_rules_policy") {
-        let Ok(text) = std::str::from_utf8(&data) else { continue };
+        let Ok(text) = std::str::from_utf8(&data) else {
+            continue;
+        };
         if let Ok(rs) = Ruleset::from_toml(text, "r") {
             let _ = rs.check_examples();
         }

@@ -61,6 +61,9 @@ fn safe_join(dir: &Path, rel: &[u8]) -> Option<PathBuf> {
     Some(full)
 }
 
+/// Largest base file read for apply verification.
+const MAX_BASE_FILE: u64 = 256 << 20;
+
 fn read_file(p: &Path) -> anyhow::Result<Option<Vec<u8>>> {
     let m = match std::fs::symlink_metadata(p) {
         Ok(m) => m,
@@ -72,7 +75,9 @@ fn read_file(p: &Path) -> anyhow::Result<Option<Vec<u8>>> {
             std::fs::read_link(p).with_context(|| format!("cannot read link {}", p.display()))?;
         return Ok(Some(target.into_os_string().into_encoded_bytes()));
     }
-    if !m.is_file() {
+    // The diff chooses which files are read: skip anything larger than a
+    // diff could describe (it is reported as a missing base).
+    if !m.is_file() || m.len() > MAX_BASE_FILE {
         return Ok(None);
     }
     Ok(Some(

@@ -223,16 +223,17 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     };
     match artifact::verify(&bytes, &keyring) {
         Ok(v) => {
+            let e = |s: &str| diffver_core::text::escape_for_display(s.as_bytes());
             println!(
                 "valid: scan {} at {} decided {} ({} finding(s), {} blocking); diff sha256 {}; policy {} ({})",
-                diffver_core::text::escape_for_display(v.scan_id.as_bytes()),
-                v.scanned_at,
-                v.decision,
+                e(&v.scan_id),
+                e(&v.scanned_at),
+                e(&v.decision),
                 v.summary.findings,
                 v.summary.blocking,
-                v.diff.sha256,
-                diffver_core::text::escape_for_display(v.policy.id.as_bytes()),
-                v.policy.sha256
+                e(&v.diff.sha256),
+                e(&v.policy.id),
+                e(&v.policy.sha256)
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -306,14 +307,14 @@ pub(crate) fn rules(c: RulesCmd) -> anyhow::Result<ExitCode> {
                 r.confidence().as_str()
             );
             if !r.tags().is_empty() {
-                println!("tags: {}", r.tags().join(", "));
+                println!("tags: {}", safe(&r.tags().join(", ")));
             }
             println!("\n{}", safe(r.description()));
             if !r.remediation().is_empty() {
                 println!("\nremediation: {}", safe(r.remediation()));
             }
             if !r.paths().is_empty() {
-                println!("\npaths: {}", r.paths().join(", "));
+                println!("\npaths: {}", safe(&r.paths().join(", ")));
             }
             if let Some(re) = r.regex() {
                 println!(

@@ -420,7 +420,10 @@ impl<'a> Parser<'a, '_> {
     fn binary_files_line(&mut self, l: RawLine) -> Result<usize, ParseError> {
         let mut f = self.new_file(l.start, false);
         let t = self.text(l);
-        let names = &t[b"Binary files ".len()..t.len() - b" differ".len()];
+        let names = t
+            .strip_prefix(b"Binary files ")
+            .and_then(|r| r.strip_suffix(b" differ"))
+            .unwrap_or_default();
         if let Some(i) = memchr::memmem::find(names, b" and ") {
             let a = &names[..i];
             let b = &names[i + 5..];
@@ -959,6 +962,16 @@ mod tests {
             "{:?}",
             d.segments()
         );
+    }
+
+    #[test]
+    fn short_binary_marker_does_not_panic() {
+        // Regression: "Binary files differ" matches both the prefix and the
+        // suffix but is shorter than the two together.
+        let d = p(b"Binary files differ\n");
+        assert!(d.files()[0].is_binary());
+        let d = p(b"diff --git a/x b/x\nBinary files differ\r\n");
+        assert!(d.files()[0].is_binary());
     }
 
     #[test]

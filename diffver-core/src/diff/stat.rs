@@ -88,12 +88,17 @@ fn summary_line(out: &mut Vec<u8>, f: &FilePatch) {
             mode_change(out, f, None);
         }
         FileOp::Modify => {
-            if let Some(score) = f.dissimilarity() {
-                out.extend_from_slice(b" rewrite ");
-                out.extend_from_slice(&raw(f.new_path()));
-                out.extend_from_slice(format!(" ({score}%)\n").as_bytes());
+            // As git: a rewrite line only for a non-zero score, and then the
+            // mode change without the name.
+            match f.dissimilarity() {
+                Some(score) if score > 0 => {
+                    out.extend_from_slice(b" rewrite ");
+                    out.extend_from_slice(&raw(f.new_path()));
+                    out.extend_from_slice(format!(" ({score}%)\n").as_bytes());
+                    mode_change(out, f, None);
+                }
+                _ => mode_change(out, f, Some(raw(f.new_path()))),
             }
-            mode_change(out, f, Some(raw(f.new_path())));
         }
     }
 }

@@ -120,7 +120,7 @@ pub fn html(v: &Verdict, diff: &[u8]) -> String {
     o.push_str("</table>\n<h2>Diff</h2>\n<table class=\"diff\">\n");
     // Secrets are redacted in the diff view too: every byte of a secret
     // finding's match after its first four is masked.
-    let mut masked: Vec<(usize, usize)> = v
+    let masked: Vec<(usize, usize)> = v
         .findings()
         .iter()
         .filter(|e| e.finding.category() == crate::finding::Category::Secret)
@@ -129,29 +129,15 @@ pub fn html(v: &Verdict, diff: &[u8]) -> String {
             (s.start + 4.min(s.len()), s.end)
         })
         .collect();
-    masked.sort_unstable();
-    let mut offset = 0usize;
-    for (i, raw) in diff.split(|&b| b == b'\n').enumerate() {
-        let line_start = offset;
-        offset += raw.len() + 1;
-        let mut owned;
-        let mut line = raw;
-        if masked
-            .iter()
-            .any(|&(a, b)| a < line_start + raw.len() && b > line_start)
-        {
-            owned = raw.to_vec();
-            for &(a, b) in &masked {
-                for (k, byte) in owned.iter_mut().enumerate() {
-                    let at = line_start + k;
-                    if at >= a && at < b {
-                        *byte = b'*';
-                    }
-                }
-            }
-            line = &owned;
+    let mut shown = diff.to_vec();
+    for (a, b) in masked {
+        if let Some(bytes) = shown.get_mut(a..b.min(diff.len())) {
+            bytes.fill(b'*');
         }
-        if i > 0 && line.is_empty() && i == diff.split(|&b| b == b'\n').count() - 1 {
+    }
+    let total = memchr::memchr_iter(b'\n', &shown).count() + 1;
+    for (i, line) in shown.split(|&b| b == b'\n').enumerate() {
+        if i > 0 && line.is_empty() && i == total - 1 {
             break;
         }
         let class = match line.first() {

@@ -128,6 +128,7 @@ pub fn sarif(v: &Verdict) -> String {
                 "informationUri": "https://github.com/diffver/diffver",
                 "rules": ordered.into_iter().map(|(_, d)| d).collect::<Vec<_>>()
             }},
+            "columnKind": "unicodeCodePoints",
             "results": results,
             "properties": {
                 "decision": v.decision().as_str(),

@@ -8,6 +8,7 @@ use crate::verdict::{Decision, Verdict};
 
 /// A human-readable report; no raw control character from the input.
 pub fn text(v: &Verdict, name: &str) -> String {
+    let safe = |s: &str| crate::text::escape_for_display(s.as_bytes());
     let mut out = String::new();
     let d = v.diff();
     let _ = writeln!(
@@ -54,11 +55,11 @@ pub fn text(v: &Verdict, name: &str) -> String {
             let _ = writeln!(out, "         | revealed by: {}", f.decoding().join(" → "));
         }
         if let Some(s) = &e.suppression {
-            let _ = writeln!(out, "         | {}", s.justification());
+            let _ = writeln!(out, "         | {}", safe(&s.justification()));
         }
     }
     for x in v.expired_exceptions() {
-        let _ = writeln!(out, "  expired exception (not applied): {x}");
+        let _ = writeln!(out, "  expired exception (not applied): {}", safe(x));
     }
     for img in v.post_images() {
         let _ = writeln!(
@@ -76,7 +77,7 @@ pub fn text(v: &Verdict, name: &str) -> String {
         Decision::Fail => "FAIL".to_owned(),
         Decision::Error => format!(
             "ERROR ({}; {})",
-            v.error().unwrap_or("unknown"),
+            safe(v.error().unwrap_or("unknown")),
             if v.blocks() {
                 "fail-closed: blocks"
             } else {
@@ -86,9 +87,10 @@ pub fn text(v: &Verdict, name: &str) -> String {
     };
     let _ = writeln!(
         out,
-        "{verdict}: {} finding(s), {blocking} blocking, {} suppressed — policy {pid} ({})",
+        "{verdict}: {} finding(s), {blocking} blocking, {} suppressed — policy {} ({})",
         v.findings().len(),
         v.suppressed().count(),
+        safe(pid),
         &phash[..phash.len().min(12)]
     );
     out

@@ -129,7 +129,13 @@ pub(crate) fn scan(
             active: rs
                 .rules
                 .iter()
-                .map(|r| r.paths.is_none() || r.applies_to(&path))
+                .map(|r| {
+                    if file.is_some() {
+                        r.applies_to(&path)
+                    } else {
+                        r.paths.is_none()
+                    }
+                })
                 .collect(),
             requires_ok: vec![None; rs.rules.len()],
             agent_file: false,
@@ -767,7 +773,7 @@ fn scan_decoded(
                 }
                 let shown = crate::text::escape_for_display(matched);
                 let shown: String = if rule.info.category == Category::Secret {
-                    String::from_utf8_lossy(&redact(matched)).into_owned()
+                    crate::text::escape_for_display(&redact(matched))
                 } else {
                     shown.chars().take(100).collect()
                 };

@@ -49,6 +49,10 @@ pub const BUILTIN_PACKS: [(&str, &str); 6] = [
     ("suppression", include_str!("builtin/suppression.toml")),
 ];
 
+/// Most distinct keywords a ruleset may have: the keyword automaton is a
+/// DFA, and its size grows with them.
+const MAX_KEYWORDS: usize = 4096;
+
 /// A compiled set of rules.
 #[derive(Debug)]
 pub struct Ruleset {
@@ -197,6 +201,16 @@ impl RulesetBuilder {
                 }
             }
         }
+        if keywords.len() > MAX_KEYWORDS {
+            return Err(RuleError::Invalid {
+                rule: "<ruleset>".into(),
+                field: "keywords",
+                reason: format!(
+                    "{} distinct keywords; at most {MAX_KEYWORDS} are allowed",
+                    keywords.len()
+                ),
+            });
+        }
         let ac = if keywords.is_empty() {
             None
         } else {
@@ -217,7 +231,7 @@ impl RulesetBuilder {
             None
         } else {
             Some(
-                Regex::new_many(&keywordless_src).map_err(|e| RuleError::Invalid {
+                rule::compile_many(&keywordless_src).map_err(|e| RuleError::Invalid {
                     rule: "<ruleset>".into(),
                     field: "regex",
                     reason: e.to_string(),

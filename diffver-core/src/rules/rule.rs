@@ -148,6 +148,23 @@ fn compile(rule: &str, field: &'static str, pattern: &str) -> Result<Regex, Rule
         .map_err(|e| invalid(format!("invalid regex: {e}")))
 }
 
+/// The same compilation for the keyword-less rules' combined prefilter.
+pub(crate) fn compile_many(patterns: &[String]) -> Result<Regex, regex_automata::meta::BuildError> {
+    Regex::builder()
+        .syntax(
+            syntax::Config::new()
+                .nest_limit(64)
+                .unicode(false)
+                .utf8(false),
+        )
+        .configure(
+            Regex::config()
+                .nfa_size_limit(Some(32 << 20))
+                .hybrid_cache_capacity(4 << 20),
+        )
+        .build_many(patterns)
+}
+
 fn globs(rule: &str, field: &'static str, pats: &[String]) -> Result<Option<GlobSet>, RuleError> {
     if pats.is_empty() {
         return Ok(None);
@@ -198,6 +215,40 @@ pub(crate) fn validate(def: RuleDef, pack: &str) -> Result<Rule, RuleError> {
     }
     if def.title.trim().is_empty() {
         return Err(invalid("title", "must not be empty".into()));
+    }
+    // Reports print these; no control, bidi or invisible characters.
+    for (field, text) in [
+        ("title", def.title.as_str()),
+        ("description", def.description.as_str()),
+        ("remediation", def.remediation.as_str()),
+    ]
+    .into_iter()
+    .chain(def.tags.iter().map(|t| ("tags", t.as_str())))
+    .chain(def.paths.iter().map(|t| ("paths", t.as_str())))
+    .chain(
+        def.exclude_paths
+            .iter()
+            .map(|t| ("exclude_paths", t.as_str())),
+    ) {
+        if !crate::text::is_printable_text(text.trim_end_matches('\n'))
+            && field != "description"
+            && field != "remediation"
+        {
+            return Err(invalid(
+                field,
+                "must not contain control, bidi or invisible characters".into(),
+            ));
+        }
+        if (field == "description" || field == "remediation")
+            && !text.chars().all(|c| {
+                c == '\n' || c == '\t' || !(c.is_control() || crate::text::is_deceptive_char(c))
+            })
+        {
+            return Err(invalid(
+                field,
+                "must not contain control, bidi or invisible characters".into(),
+            ));
+        }
     }
     let category = Category::from_name(&def.category).ok_or_else(|| {
         invalid(
@@ -277,7 +328,8 @@ pub(crate) fn validate(def: RuleDef, pack: &str) -> Result<Rule, RuleError> {
     }
     let mut keywords = Vec::new();
     for k in &def.keywords {
-        if k.is_empty() || !k.is_ascii() || k.len() > 64 {
+        if k.is_empty() || !k.is_ascii() || k.len() > 64 || k.bytes().any(|b| b.is_ascii_control())
+        {
             return Err(invalid(
                 "keywords",
                 format!("keyword {k:?} must be 1 to 64 ASCII characters"),

@@ -160,8 +160,13 @@ fn added_line(diff: &Diff<'_>, f: &FilePatch, line: &Line, out: &mut Vec<Finding
 /// affected line once.
 fn terminal_escapes(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
     let input = diff.input();
-    let mut last_line_start = usize::MAX;
+    // End of the line last reported: later hits on it are skipped without
+    // searching for its start again (a line of ESC bytes stays linear).
+    let mut reported_until = 0usize;
     for i in memchr::memchr3_iter(0x1b, 0xc2, 0x9b, input) {
+        if i < reported_until {
+            continue;
+        }
         let what = match input[i] {
             0x1b => match input.get(i + 1) {
                 Some(b'[') => "a CSI sequence (ESC [)",
@@ -173,16 +178,14 @@ fn terminal_escapes(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
                 Some(0x80..=0x9f) => "a C1 control character",
                 _ => continue,
             },
-            // A raw 0x9b byte is an 8-bit CSI to terminals that accept it.
-            _ if i > 0 && (0xc0..=0xf4).contains(&input[i - 1]) => continue,
+            // A raw 0x9b byte is an 8-bit CSI to terminals that accept it,
+            // unless it continues a valid UTF-8 character (丛 is E4 B8 9B).
+            _ if in_utf8_char(input, i) => continue,
             _ => "an 8-bit CSI byte (0x9b)",
         };
         let line_start = memchr::memrchr(b'\n', &input[..i]).map_or(0, |p| p + 1);
-        if line_start == last_line_start {
-            continue;
-        }
-        last_line_start = line_start;
         let line_end = memchr::memchr(b'\n', &input[i..]).map_or(input.len(), |p| i + p);
+        reported_until = line_end;
         let line_span = Span::new(line_start, line_end);
         let msg = format!("{what} can hide or rewrite what a reviewer sees in a terminal");
         let key = diff.bytes(line_span);
@@ -202,6 +205,26 @@ fn terminal_escapes(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
         };
         out.push(b.evidence(key).key(key));
     }
+}
+
+/// Whether the continuation byte at `i` belongs to a valid UTF-8 character.
+fn in_utf8_char(input: &[u8], i: usize) -> bool {
+    (1..=3).any(|back| {
+        let Some(j) = i.checked_sub(back) else {
+            return false;
+        };
+        let lead = input[j];
+        let len = match lead {
+            0xc2..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf4 => 4,
+            _ => return false,
+        };
+        j + len > i
+            && input
+                .get(j..j + len)
+                .is_some_and(|c| std::str::from_utf8(c).is_ok())
+    })
 }
 
 /// The hunk line containing input offset `at`, if any.

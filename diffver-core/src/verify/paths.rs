@@ -108,11 +108,12 @@ pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
 }
 
 fn collision_key(p: &[u8]) -> String {
-    String::from_utf8_lossy(p)
-        .nfc()
-        .flat_map(char::to_lowercase)
-        .nfc()
-        .collect()
+    match std::str::from_utf8(p) {
+        Ok(s) => s.nfc().flat_map(char::to_lowercase).nfc().collect(),
+        // Bytes that are not UTF-8 are compared as they are (a lossy
+        // conversion would make distinct names collide).
+        Err(_) => format!("\0{}", crate::hex(p)),
+    }
 }
 
 fn report(p: &PatchPath, rule: RuleMeta, span: Span, msg: String) -> FindingBuilder {

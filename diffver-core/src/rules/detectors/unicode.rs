@@ -90,23 +90,28 @@ pub(super) fn bidi_control(text: &str) -> Vec<Hit> {
 /// Trojan Source pattern that reorders the rest of the line (and hides code
 /// inside comments or strings).
 pub(super) fn bidi_unterminated(text: &str) -> Vec<Hit> {
-    let mut embeds: Vec<(usize, char)> = Vec::new();
-    let mut isolates: Vec<(usize, char)> = Vec::new();
+    // One stack, as UAX #9 keeps it: a PDF closes the innermost embedding
+    // (not across an isolate), a PDI closes the innermost isolate and every
+    // embedding opened after it.
+    let mut stack: Vec<(usize, char, bool)> = Vec::new();
     for (i, c) in text.char_indices() {
         match c {
-            '\u{202A}'..='\u{202B}' | '\u{202D}'..='\u{202E}' => embeds.push((i, c)),
+            '\u{202A}'..='\u{202B}' | '\u{202D}'..='\u{202E}' => stack.push((i, c, false)),
             '\u{202C}' => {
-                embeds.pop();
+                if stack.last().is_some_and(|&(_, _, isolate)| !isolate) {
+                    stack.pop();
+                }
             }
-            '\u{2066}'..='\u{2068}' => isolates.push((i, c)),
+            '\u{2066}'..='\u{2068}' => stack.push((i, c, true)),
             '\u{2069}' => {
-                // A PDI also closes embeddings opened after the isolate.
-                isolates.pop();
+                if let Some(k) = stack.iter().rposition(|&(_, _, isolate)| isolate) {
+                    stack.truncate(k);
+                }
             }
             _ => {}
         }
     }
-    let open: Vec<(usize, char)> = embeds.into_iter().chain(isolates).collect();
+    let open: Vec<(usize, char)> = stack.into_iter().map(|(i, c, _)| (i, c)).collect();
     let Some(&(i, c)) = open.iter().min_by_key(|(i, _)| *i) else {
         return Vec::new();
     };
@@ -208,20 +213,27 @@ pub(super) fn tag_chars(text: &str) -> Vec<Hit> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     // Emoji subdivision flags (🏴 + tag letters + CANCEL TAG, like England's)
     // are the one legitimate use of tag characters.
+    // Only tag letters a-z and digits (RGI subdivision codes such as
+    // "gbeng"), at most three flags a line: more would be a channel.
     let mut flag = vec![false; chars.len()];
+    let mut flags = 0;
     for (k, &(_, c)) in chars.iter().enumerate() {
         if c == '\u{1F3F4}' {
             let run = chars[k + 1..]
                 .iter()
-                .take_while(|x| matches!(x.1 as u32, 0xE0020..=0xE007E))
+                .take_while(|x| matches!(x.1 as u32, 0xE0030..=0xE0039 | 0xE0061..=0xE007A))
                 .count();
-            if (2..=7).contains(&run) && chars.get(k + 1 + run).is_some_and(|x| x.1 == '\u{E007F}')
+            if (4..=6).contains(&run) && chars.get(k + 1 + run).is_some_and(|x| x.1 == '\u{E007F}')
             {
+                flags += 1;
                 for f in &mut flag[k + 1..=k + 1 + run] {
                     *f = true;
                 }
             }
         }
+    }
+    if flags > 3 {
+        flag.iter_mut().for_each(|f| *f = false);
     }
     for (k, &(i, c)) in chars.iter().enumerate() {
         let v = c as u32;
@@ -365,6 +377,10 @@ mod tests {
             1
         );
         assert!(bidi_unterminated("a \u{2067}b\u{2069} c").is_empty());
+        assert!(
+            bidi_unterminated("\u{2066}\u{202E}x\u{2069}").is_empty(),
+            "a PDI closes embeddings inside its isolate"
+        );
         assert_eq!(bidi_control("a \u{2067}b\u{2069} c").len(), 1);
     }
 
