@@ -149,7 +149,7 @@ fn compile(rule: &str, field: &'static str, pattern: &str) -> Result<Regex, Rule
 }
 
 /// The same compilation for the keyword-less rules' combined prefilter.
-pub(crate) fn compile_many(patterns: &[String]) -> Result<Regex, regex_automata::meta::BuildError> {
+pub(crate) fn compile_many(patterns: &[String]) -> Result<Regex, String> {
     Regex::builder()
         .syntax(
             syntax::Config::new()
@@ -163,6 +163,7 @@ pub(crate) fn compile_many(patterns: &[String]) -> Result<Regex, regex_automata:
                 .hybrid_cache_capacity(4 << 20),
         )
         .build_many(patterns)
+        .map_err(|e| e.to_string())
 }
 
 fn globs(rule: &str, field: &'static str, pats: &[String]) -> Result<Option<GlobSet>, RuleError> {

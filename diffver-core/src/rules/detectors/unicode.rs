@@ -97,10 +97,8 @@ pub(super) fn bidi_unterminated(text: &str) -> Vec<Hit> {
     for (i, c) in text.char_indices() {
         match c {
             '\u{202A}'..='\u{202B}' | '\u{202D}'..='\u{202E}' => stack.push((i, c, false)),
-            '\u{202C}' => {
-                if stack.last().is_some_and(|&(_, _, isolate)| !isolate) {
-                    stack.pop();
-                }
+            '\u{202C}' if stack.last().is_some_and(|&(_, _, isolate)| !isolate) => {
+                stack.pop();
             }
             '\u{2066}'..='\u{2068}' => stack.push((i, c, true)),
             '\u{2069}' => {
