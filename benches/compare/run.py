@@ -639,8 +639,8 @@ def write_report(path: Path, args, c, lab, results: list[Result], minfo, started
         f"- Corpus: one unified diff of {diff_mib:.1f} MiB ({c.diff_bytes:,} bytes, {c.lines:,} lines), "
         f"{len(c.entries):,} \"add file\" patches: {n_clean:,} real source files from "
         f"`~/.cargo/registry/src` (*.rs, *.py, *.toml, *.md, sorted; {clean_mib:.1f} MiB of file content) "
-        f"and {n_lab} labeled samples from `/work/shared/corpus`; {c.skipped} empty, binary or "
-        f"non-UTF-8 files skipped. The added files themselves total {c.content_bytes / MiB:.1f} MiB."
+        f"and {n_lab} labeled samples from `/work/shared/corpus`; skipped as empty, binary or "
+        f"non-UTF-8: {c.skipped}. The added files themselves total {c.content_bytes / MiB:.1f} MiB."
     )
     L.append(f"- Timing: wall clock of the whole process, best of {args.runs} when a run takes "
              f"under 60 s, else one run; MB/s = diff size ({diff_mib:.1f} MiB, 1 MB = 2^20 bytes) / wall; "

@@ -293,6 +293,43 @@ pub struct FindingBuilder {
     key: Vec<u8>,
 }
 
+/// Longest display path kept in a finding.
+const MAX_PATH_SHOWN: usize = 1024;
+
+/// Most findings a scan lists. Past it, scanning stops and one
+/// `meta.findings-truncated` finding (high) says so: a diff cannot exhaust
+/// memory with findings, and a truncated result never passes silently.
+pub const MAX_FINDINGS: usize = 100_000;
+
+/// The finding that reports truncation.
+pub(crate) const TRUNCATED: RuleMeta = RuleMeta {
+    id: "meta.findings-truncated",
+    title: "Too many findings; the rest were not listed",
+    severity: Severity::High,
+    category: Category::Integrity,
+    description: "The diff produced more findings than a scan lists; scanning stopped there.",
+};
+
+/// Whether the findings list is full.
+pub(crate) fn full(out: &[FindingBuilder]) -> bool {
+    out.len() >= MAX_FINDINGS
+}
+
+/// Truncates to the cap and adds the truncation finding when it was reached.
+pub(crate) fn cap(out: &mut Vec<FindingBuilder>) {
+    if out.len() >= MAX_FINDINGS {
+        out.truncate(MAX_FINDINGS);
+        out.push(
+            FindingBuilder::new(
+                TRUNCATED,
+                Span::default(),
+                format!("more than {MAX_FINDINGS} findings; scanning stopped and the rest are not listed"),
+            )
+            .key(b"truncated"),
+        );
+    }
+}
+
 /// Most bytes of input shown as evidence.
 const EVIDENCE_BYTES: usize = 160;
 
@@ -319,8 +356,23 @@ impl FindingBuilder {
     }
 
     /// Sets the file the finding belongs to.
+    ///
+    /// Display paths longer than 1 KiB are shortened (with a hash of the
+    /// whole path, so distinct paths stay distinct): a diff cannot make
+    /// every finding carry a megabyte of name.
     pub fn path(mut self, path: Option<&PatchPath>) -> FindingBuilder {
-        self.location.path = path.map(PatchPath::display);
+        self.location.path = path.map(|p| {
+            let full = p.display();
+            if full.len() <= MAX_PATH_SHOWN {
+                return full;
+            }
+            let mut cut = MAX_PATH_SHOWN;
+            while !full.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let h = Sha256::digest(p.as_bytes());
+            format!("{}…#{}", &full[..cut], crate::hex(&h[..8]))
+        });
         self
     }
 

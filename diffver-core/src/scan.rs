@@ -46,7 +46,10 @@ impl ScanReport {
 pub fn scan(diff: &Diff<'_>, rules: &Ruleset, config: &ScanConfig<'_>) -> ScanReport {
     let mut out = Vec::new();
     let post_images = verify::verify_into(diff, &config.verify, &mut out);
-    rules.scan_into(diff, &config.rules, &mut out);
+    if !crate::finding::full(&out) {
+        rules.scan_into(diff, &config.rules, &mut out);
+        crate::finding::cap(&mut out);
+    }
     ScanReport {
         findings: finish(diff, out),
         post_images,

@@ -357,3 +357,20 @@ fn decision_is_a_pure_function() {
     assert_eq!(a, b);
     assert_eq!(Ruleset::builtin().hash(), Ruleset::builtin().hash());
 }
+
+#[test]
+fn findings_are_capped_and_the_cap_is_reported() {
+    // Every line carries a control character: more findings than a scan lists.
+    let n = diffver_core::finding::MAX_FINDINGS + 10;
+    let body: String = (0..n).map(|_| "+\u{1}\n").collect();
+    let d = format!("--- /dev/null\n+++ b/a.txt\n@@ -0,0 +1,{n} @@\n{body}");
+    let v = run(d.as_bytes(), &policy(""), None);
+    assert_eq!(v.findings().len(), diffver_core::finding::MAX_FINDINGS + 1);
+    let t = of(&v, "meta.findings-truncated");
+    assert_eq!(t.len(), 1);
+    assert!(
+        t[0].is_blocking(),
+        "a truncated result never passes silently"
+    );
+    assert_eq!(v.decision(), Decision::Fail);
+}

@@ -16,6 +16,8 @@ pub enum Limit {
     Hunks,
     /// Length of one line in bytes.
     LineBytes,
+    /// Number of hunk lines over all files.
+    Lines,
 }
 
 impl Limit {
@@ -26,6 +28,7 @@ impl Limit {
             Limit::Files => "file count",
             Limit::Hunks => "hunk count",
             Limit::LineBytes => "line length",
+            Limit::Lines => "line count",
         }
     }
 }
@@ -44,6 +47,7 @@ pub struct Limits {
     max_files: usize,
     max_hunks: usize,
     max_line_bytes: usize,
+    max_lines: usize,
 }
 
 impl Default for Limits {
@@ -53,6 +57,7 @@ impl Default for Limits {
             max_files: 50_000,
             max_hunks: 1_000_000,
             max_line_bytes: 1 << 20,
+            max_lines: 20_000_000,
         }
     }
 }
@@ -65,6 +70,7 @@ impl Limits {
             max_files: usize::MAX,
             max_hunks: usize::MAX,
             max_line_bytes: u32::MAX as usize,
+            max_lines: usize::MAX,
         }
     }
 
@@ -91,6 +97,19 @@ impl Limits {
     pub fn with_max_line_bytes(mut self, n: usize) -> Limits {
         self.max_line_bytes = n.min(u32::MAX as usize);
         self
+    }
+
+    /// Sets the maximum number of hunk lines over all files (default
+    /// 20,000,000: each costs 24 bytes of model, so one-byte lines cannot
+    /// make the model many times the input).
+    pub fn with_max_lines(mut self, n: usize) -> Limits {
+        self.max_lines = n;
+        self
+    }
+
+    /// Maximum number of hunk lines.
+    pub fn max_lines(&self) -> usize {
+        self.max_lines
     }
 
     /// Maximum input size in bytes.

@@ -73,6 +73,7 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Diff<'a>, ParseErro
         segments: Vec::new(),
         messages: Vec::new(),
         hunk_count: 0,
+        line_count: 0,
     };
     p.run()?;
     Ok(Diff {
@@ -99,6 +100,7 @@ struct Parser<'a, 'l> {
     segments: Vec<Segment>,
     messages: Vec<Span>,
     hunk_count: usize,
+    line_count: usize,
 }
 
 fn strip_cr(l: &[u8]) -> &[u8] {
@@ -773,6 +775,14 @@ impl<'a> Parser<'a, '_> {
                     r
                 }
             };
+            self.line_count += 1;
+            if self.line_count > self.limits.max_lines() {
+                return Err(ParseError::LimitExceeded {
+                    limit: Limit::Lines,
+                    max: self.limits.max_lines(),
+                    offset: pos,
+                });
+            }
             lines.push(Line {
                 start: pos,
                 // Bounded by max_line_bytes, which is at most u32::MAX.

@@ -262,6 +262,9 @@ fn scan_unit(
         .as_ref()
         .map(|re| PatternSet::new(re.pattern_len()));
     for (li, l) in lines.iter().enumerate() {
+        if crate::finding::full(out) {
+            return;
+        }
         if !rs.scopes.has(l.scope) {
             continue;
         }
@@ -338,7 +341,8 @@ fn run_detector(
 ) {
     let rule = &rs.rules[r as usize];
     let l = &lines[li];
-    let text = String::from_utf8_lossy(l.bytes);
+    let lossy = Lossy::new(l.bytes);
+    let text = &lossy.text;
     let hits = match (ctx.file, hunk) {
         (Some(_), Some(hunk)) => detectors::run(
             d,
@@ -346,18 +350,17 @@ fn run_detector(
                 diff: ctx.diff,
                 hunk,
                 line: li,
-                text: &text,
+                text,
             },
         ),
         // Outside hunks there is no file context; Unicode detectors need none.
-        _ if d.unicode_only() => detectors::run_text(d, &text),
+        _ if d.unicode_only() => detectors::run_text(d, text),
         _ => Vec::new(),
     };
     for h in hits {
-        // Offsets are in the lossy text; they equal the raw offsets whenever the
-        // line is valid UTF-8, and are clamped otherwise.
-        let start = h.start.min(l.bytes.len());
-        let end = h.end.min(l.bytes.len()).max(start);
+        // Offsets are in the text; map them back to the raw line.
+        let start = lossy.raw(h.start).min(l.bytes.len());
+        let end = lossy.raw(h.end).min(l.bytes.len()).max(start);
         let mut b = located(ctx, rule, l, start, end)
             .message(format!("{}: {}", rule.info.title, h.message))
             .safe_evidence(snippet(l.bytes, start, end, None))
@@ -681,16 +684,16 @@ fn confirm_window(
     }
     // Non-ASCII text: match the prose view (invisibles stripped, NFKC,
     // confusable skeleton) and map matches back to the source.
-    let src = String::from_utf8_lossy(&text).into_owned();
-    let view = normalize::prose(&src);
+    let lossy = Lossy::new(&text);
+    let src: &str = &lossy.text;
+    let view = normalize::prose(src);
     let mut n = 0;
     for m in re.find_iter(view.text.as_bytes()) {
         if n >= MAX_MATCHES_PER_WINDOW {
             break;
         }
-        let (s, e) = view.source_range(m.start(), m.end(), &src);
-        // The lossy text equals the raw bytes for valid UTF-8; clamp otherwise.
-        let (s, e) = (s.min(text.len()), e.min(text.len()));
+        let (s, e) = view.source_range(m.start(), m.end(), src);
+        let (s, e) = (lossy.raw(s).min(text.len()), lossy.raw(e).min(text.len()));
         emit(s, e.max(s), None, out);
         n += 1;
     }
@@ -708,11 +711,15 @@ fn decode_line(
     out: &mut Vec<FindingBuilder>,
 ) {
     let l = &lines[li];
-    let text = String::from_utf8_lossy(l.bytes).into_owned();
+    let lossy = Lossy::new(l.bytes);
     // (decoded text, chain, the encoded run's byte range in the line)
     let mut queue: Vec<(String, Vec<&'static str>, (usize, usize))> = Vec::new();
-    for d in decode::decode_all(&text, first) {
-        queue.push((d.text, vec![d.decoder.name()], (d.start, d.end)));
+    for d in decode::decode_all(&lossy.text, first) {
+        queue.push((
+            d.text,
+            vec![d.decoder.name()],
+            (lossy.raw(d.start), lossy.raw(d.end)),
+        ));
     }
     let mut i = 0;
     while i < queue.len() && i < 64 {
@@ -831,4 +838,67 @@ fn _assert_send_sync() {
     is::<Regex>();
     is::<AhoCorasick>();
     let _ = Decoder::Base64;
+}
+
+/// Text of a line for code that needs `str`, and a map back to raw offsets
+/// when the line is not valid UTF-8 (each invalid byte becomes a three-byte
+/// U+FFFD in the text).
+struct Lossy<'b> {
+    text: std::borrow::Cow<'b, str>,
+    map: Option<Vec<usize>>,
+}
+
+impl<'b> Lossy<'b> {
+    fn new(bytes: &'b [u8]) -> Lossy<'b> {
+        if let Ok(s) = std::str::from_utf8(bytes) {
+            return Lossy {
+                text: std::borrow::Cow::Borrowed(s),
+                map: None,
+            };
+        }
+        let mut text = String::with_capacity(bytes.len() + 16);
+        let mut map = Vec::with_capacity(bytes.len() + 16);
+        let mut raw = 0usize;
+        for chunk in bytes.utf8_chunks() {
+            let v = chunk.valid();
+            text.push_str(v);
+            map.extend(raw..raw + v.len());
+            raw += v.len();
+            for _ in chunk.invalid() {
+                text.push('\u{FFFD}');
+                map.extend([raw; 3]);
+                raw += 1;
+            }
+        }
+        map.push(raw);
+        Lossy {
+            text: std::borrow::Cow::Owned(text),
+            map: Some(map),
+        }
+    }
+
+    /// The raw offset of text offset `at`.
+    fn raw(&self, at: usize) -> usize {
+        match &self.map {
+            None => at,
+            Some(m) => m
+                .get(at)
+                .copied()
+                .unwrap_or_else(|| m.last().copied().unwrap_or(0)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod lossy_tests {
+    use super::Lossy;
+
+    #[test]
+    fn offsets_map_back_past_invalid_bytes() {
+        let raw = b"\xff\xff\xff\xff x\xe2\x80\xae y";
+        let l = Lossy::new(raw);
+        let at = l.text.find('\u{202E}').unwrap();
+        assert_eq!(l.raw(at), 6);
+        assert_eq!(Lossy::new(b"plain").raw(3), 3);
+    }
 }

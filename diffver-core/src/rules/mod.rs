@@ -349,6 +349,7 @@ impl Ruleset {
     pub fn find(&self, diff: &Diff<'_>, opts: &ScanOptions) -> Vec<crate::finding::Finding> {
         let mut out = Vec::new();
         engine::scan(diff, self, opts, &mut out);
+        crate::finding::cap(&mut out);
         crate::finding::finish(diff, out)
     }
 

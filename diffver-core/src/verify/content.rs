@@ -56,6 +56,9 @@ pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
     for f in diff.files() {
         binary(f, out);
         for h in f.hunks() {
+            if crate::finding::full(out) {
+                return;
+            }
             for line in h.lines() {
                 if line.kind() == LineKind::Added {
                     added_line(diff, f, line, out);
@@ -166,6 +169,9 @@ fn terminal_escapes(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
     for i in memchr::memchr3_iter(0x1b, 0xc2, 0x9b, input) {
         if i < reported_until {
             continue;
+        }
+        if crate::finding::full(out) {
+            return;
         }
         let what = match input[i] {
             0x1b => match input.get(i + 1) {

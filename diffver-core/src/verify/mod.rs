@@ -119,5 +119,7 @@ pub(crate) fn verify_into(
     paths::check(diff, out);
     modes::check(diff, out);
     content::check(diff, out);
-    apply::check(diff, options.base, out)
+    let images = apply::check(diff, options.base, out);
+    crate::finding::cap(out);
+    images
 }
