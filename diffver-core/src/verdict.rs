@@ -51,6 +51,7 @@ impl Decision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanContext {
     /// The scan's id (names the diff and the artifact: `diffs/{scan_id}.patch`).
+    /// Empty: `sha256-` and the first 16 hex digits of the diff's SHA-256.
     pub scan_id: String,
     /// The scan time: exceptions expire against it, artifacts record it.
     pub now: Timestamp,
@@ -219,12 +220,6 @@ impl Verdict {
     }
 }
 
-/// The default scan id of a diff: the first 16 hex digits of its SHA-256
-/// (prefix it as you like; the CLI and the Python API use `sha256-<id>`).
-pub fn short_id(diff: &[u8]) -> String {
-    crate::hex(&Sha256::digest(diff)[..8])
-}
-
 /// The built-in rules plus any the policy carries.
 ///
 /// # Errors
@@ -249,8 +244,9 @@ fn line_at(input: &[u8], at: usize) -> &[u8] {
 /// Scans, applies the policy and suppressions, and decides.
 pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
     let policy = inputs.policy;
+    let digest_hex = crate::hex(&Sha256::digest(inputs.diff));
     let facts = DiffFacts {
-        sha256: crate::hex(&Sha256::digest(inputs.diff)),
+        sha256: digest_hex.clone(),
         bytes: inputs.diff.len(),
         files: 0,
         added: 0,
@@ -269,7 +265,16 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
         policy_hash: policy.hash().to_owned(),
         ruleset_hash: inputs.rules.hash().to_owned(),
         rules: inputs.rules.len(),
-        ctx: inputs.ctx.clone(),
+        ctx: ScanContext {
+            // An empty scan id defaults to `sha256-<first 16 hex digits of
+            // the diff's SHA-256>`, from the digest computed here anyway.
+            scan_id: if inputs.ctx.scan_id.is_empty() {
+                format!("sha256-{}", &digest_hex[..16])
+            } else {
+                inputs.ctx.scan_id.clone()
+            },
+            now: inputs.ctx.now,
+        },
     };
     let mut limits = Limits::default();
     if let Some(n) = policy.max_diff_bytes() {

@@ -555,10 +555,8 @@ fn scan(
     };
     let baseline = baseline.map(|b| b.inner.clone());
     let signer = signer.map(|s| s.inner.clone());
-    let scan_id = scan_id.unwrap_or_else(|| {
-        let h = diffver_core::verdict::short_id(&bytes);
-        format!("sha256-{h}")
-    });
+    // Empty: the core derives `sha256-<prefix>` from the diff's digest.
+    let scan_id = scan_id.unwrap_or_default();
     let input = bytes.clone();
     let (verdict, artifact) = py.detach(move || {
         let ctx = ScanContext::new(scan_id, now);

@@ -147,10 +147,8 @@ pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
         )),
         None => None,
     };
-    let scan_id = a
-        .scan_id
-        .clone()
-        .unwrap_or_else(|| format!("sha256-{}", verdict::short_id(&bytes)));
+    // Empty: the core derives `sha256-<prefix>` from the digest it computes.
+    let scan_id = a.scan_id.clone().unwrap_or_default();
     let ctx = ScanContext::new(scan_id, now(a.now.as_deref())?);
     let base = match &a.base_dir {
         Some(dir) => {
