@@ -84,6 +84,8 @@ pub struct Inputs<'a> {
     pub base: Option<&'a dyn BaseTree>,
     /// Key for secret fingerprints, if any.
     pub fingerprint_key: Option<&'a [u8]>,
+    /// Threads the rules may use (0 or 1: one). The result does not depend on it.
+    pub threads: usize,
 }
 
 impl<'a> Inputs<'a> {
@@ -102,6 +104,7 @@ impl<'a> Inputs<'a> {
             ctx,
             base: None,
             fingerprint_key: None,
+            threads: 1,
         }
     }
 }
@@ -303,9 +306,11 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
     if let Some(base) = inputs.base {
         config.verify = verify::Options::default().with_base(base);
     }
+    let mut rules_opts = ScanOptions::default().with_threads(inputs.threads);
     if let Some(k) = inputs.fingerprint_key {
-        config.rules = ScanOptions::default().with_fingerprint_key(k.to_vec());
+        rules_opts = rules_opts.with_fingerprint_key(k.to_vec());
     }
+    config.rules = rules_opts;
     let report = scan(&parsed, inputs.rules, &config);
     verdict.post_images = report.post_images().to_vec();
     let mut expired = std::collections::BTreeSet::new();

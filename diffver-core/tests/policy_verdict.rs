@@ -374,3 +374,26 @@ fn findings_are_capped_and_the_cap_is_reported() {
     );
     assert_eq!(v.decision(), Decision::Fail);
 }
+
+#[test]
+fn threads_do_not_change_the_result() {
+    let files: Vec<Vec<u8>> = (0..12)
+        .map(|i| {
+            add(
+                &format!("dir{i}/run.sh"),
+                &format!("echo {i}\n{PIPE}\ntoken = \"ghp_8f3K2mQz9XcV7bN1aL4pR6tY0uW5eH2jD3sG\""),
+            )
+        })
+        .collect();
+    let d = files.concat();
+    let p = policy("");
+    let rules = diffver_core::verdict::ruleset_for(&p).unwrap();
+    let c = ctx();
+    let mut one = Inputs::new(&d, &rules, &p, &c);
+    one.threads = 1;
+    let mut four = one;
+    four.threads = 4;
+    let a = diffver_core::artifact::statement_bytes(&evaluate(&one)).unwrap();
+    let b = diffver_core::artifact::statement_bytes(&evaluate(&four)).unwrap();
+    assert_eq!(a, b);
+}

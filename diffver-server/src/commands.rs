@@ -166,6 +166,9 @@ pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
     let mut inputs = Inputs::new(&bytes, &rules, &policy, &ctx);
     inputs.baseline = baseline.as_ref();
     inputs.fingerprint_key = fingerprint_key.as_deref();
+    inputs.threads = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if let Some(b) = &base {
         inputs.base = Some(b);
     }

@@ -91,6 +91,9 @@ pub(crate) struct ScanArgs {
     /// Largest diff accepted, in bytes (the policy may set a lower limit).
     #[arg(long, default_value_t = 256 << 20)]
     pub(crate) max_bytes: usize,
+    /// Threads for the rules (default: all cores). Results do not depend on it.
+    #[arg(long, value_name = "N")]
+    pub(crate) jobs: Option<usize>,
 }
 
 /// Signing or verification keys.

@@ -26,6 +26,7 @@ use crate::finding::{Category, FindingBuilder, Severity};
 #[derive(Clone, Default)]
 pub struct ScanOptions {
     fingerprint_key: Option<Vec<u8>>,
+    threads: usize,
 }
 
 impl std::fmt::Debug for ScanOptions {
@@ -45,6 +46,13 @@ impl ScanOptions {
     /// (an unkeyed hash of a secret can be brute-forced).
     pub fn with_fingerprint_key(mut self, key: impl Into<Vec<u8>>) -> ScanOptions {
         self.fingerprint_key = Some(key.into());
+        self
+    }
+
+    /// Scans files on up to `n` threads (default 1). Results are identical
+    /// whatever the number: findings are sealed in their total order.
+    pub fn with_threads(mut self, n: usize) -> ScanOptions {
+        self.threads = n;
         self
     }
 }
@@ -78,9 +86,64 @@ pub(crate) fn scan(
     opts: &ScanOptions,
     out: &mut Vec<FindingBuilder>,
 ) {
+    let files = diff.files();
+    let threads = opts.threads.clamp(1, files.len().max(1));
+    if threads == 1 {
+        scan_files(diff, rs, opts, files, out);
+    } else {
+        // Contiguous chunks of about equal bytes, scanned on scoped threads.
+        // Findings are sealed (sorted, fingerprinted) afterwards, so the
+        // result is identical to a single-threaded scan.
+        let total: usize = files.iter().map(|f| f.span().len()).sum();
+        let per = total / threads + 1;
+        let mut chunks: Vec<&[FilePatch]> = Vec::with_capacity(threads);
+        let (mut start, mut acc) = (0, 0);
+        for (i, f) in files.iter().enumerate() {
+            acc += f.span().len();
+            if acc >= per && chunks.len() + 1 < threads {
+                chunks.push(&files[start..=i]);
+                start = i + 1;
+                acc = 0;
+            }
+        }
+        chunks.push(&files[start..]);
+        let parts: Vec<Vec<FindingBuilder>> = std::thread::scope(|s| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .map(|chunk| {
+                    s.spawn(move || {
+                        let mut part = Vec::new();
+                        scan_files(diff, rs, opts, chunk, &mut part);
+                        part
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| match h.join() {
+                    Ok(part) => part,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        });
+        for part in parts {
+            out.extend(part);
+        }
+    }
+    scan_segments(diff, rs, opts, out);
+}
+
+/// Runs the rules over the hunks of `files`.
+fn scan_files(
+    diff: &Diff<'_>,
+    rs: &Ruleset,
+    opts: &ScanOptions,
+    files: &[FilePatch],
+    out: &mut Vec<FindingBuilder>,
+) {
     // One line buffer reused for every hunk.
     let mut lines: Vec<ULine<'_>> = Vec::new();
-    for f in diff.files() {
+    for f in files {
         let path = f
             .path()
             .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned())
@@ -110,8 +173,11 @@ pub(crate) fn scan(
             scan_unit(rs, &mut ctx, Some(h), &lines, opts, out);
         }
     }
-    // Text outside hunks: commit messages (scope "message") and garbage, which
-    // readers see like added text.
+}
+
+/// Text outside hunks: commit messages (scope "message") and garbage, which
+/// readers see like added text.
+fn scan_segments(diff: &Diff<'_>, rs: &Ruleset, opts: &ScanOptions, out: &mut Vec<FindingBuilder>) {
     for seg in diff.segments() {
         let scope = match seg.kind {
             SegmentKind::Preamble => Scope::MESSAGE,
