@@ -98,6 +98,26 @@ fn bad_rules_get_precise_errors() {
     );
     let e = Ruleset::from_toml(&two, "f").unwrap_err();
     assert!(matches!(e, RuleError::Duplicate { .. }), "{e}");
+    let e = Ruleset::from_toml(
+        &rule("regex = 'x'").replace("title = \"T\"", "title = \"T\\u001b[2J\""),
+        "f",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, RuleError::Invalid { field: "title", .. }),
+        "titles reach terminals: {e}"
+    );
+    let e = Ruleset::from_toml(&rule("regex = 'x'\nkeywords = [\"a\\u0007\"]"), "f").unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RuleError::Invalid {
+                field: "keywords",
+                ..
+            }
+        ),
+        "{e}"
+    );
     let e = Ruleset::from_toml(&rule("regex = 'x'").replace("t.x", "NoDots"), "f").unwrap_err();
     assert!(matches!(e, RuleError::Invalid { field: "id", .. }), "{e}");
 }

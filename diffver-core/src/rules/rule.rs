@@ -217,34 +217,24 @@ pub(crate) fn validate(def: RuleDef, pack: &str) -> Result<Rule, RuleError> {
     if def.title.trim().is_empty() {
         return Err(invalid("title", "must not be empty".into()));
     }
-    // Reports print these; no control, bidi or invisible characters.
-    for (field, text) in [
-        ("title", def.title.as_str()),
-        ("description", def.description.as_str()),
-        ("remediation", def.remediation.as_str()),
-    ]
-    .into_iter()
-    .chain(def.tags.iter().map(|t| ("tags", t.as_str())))
-    .chain(def.paths.iter().map(|t| ("paths", t.as_str())))
-    .chain(
-        def.exclude_paths
-            .iter()
-            .map(|t| ("exclude_paths", t.as_str())),
-    ) {
-        if !crate::text::is_printable_text(text.trim_end_matches('\n'))
-            && field != "description"
-            && field != "remediation"
-        {
-            return Err(invalid(
-                field,
-                "must not contain control, bidi or invisible characters".into(),
-            ));
-        }
-        if (field == "description" || field == "remediation")
-            && !text.chars().all(|c| {
-                c == '\n' || c == '\t' || !(c.is_control() || crate::text::is_deceptive_char(c))
-            })
-        {
+    // Reports print these: no control, bidi or invisible characters (line
+    // breaks are allowed in the prose fields).
+    let prose = [
+        ("description", &def.description),
+        ("remediation", &def.remediation),
+    ];
+    let names = std::iter::once(("title", &def.title))
+        .chain(def.tags.iter().map(|t| ("tags", t)))
+        .chain(def.paths.iter().map(|t| ("paths", t)))
+        .chain(def.exclude_paths.iter().map(|t| ("exclude_paths", t)));
+    for (field, text, allow_newline) in prose
+        .into_iter()
+        .map(|(f, t)| (f, t, true))
+        .chain(names.map(|(f, t)| (f, t, false)))
+    {
+        let ok = text.split('\n').all(crate::text::is_printable_text)
+            && (allow_newline || !text.contains('\n'));
+        if !ok {
             return Err(invalid(
                 field,
                 "must not contain control, bidi or invisible characters".into(),
