@@ -87,14 +87,6 @@ fn is_b64(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=')
 }
 
-/// Whether a run of base64-alphabet bytes may be an encoding rather than an
-/// identifier, a path or a word: even-length hex, or base64 with both letter
-/// cases and a digit or `+`/`/`, and not mixing the standard and URL-safe
-/// alphabets.
-fn encoded_candidate(run: &[u8]) -> bool {
-    has_encoded_run(run)
-}
-
 /// Byte classes for the run scanner: 0 outside the base64 alphabets.
 const CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -326,7 +318,7 @@ fn runs(text: &str, d: Decoder, out: &mut Vec<Decoded>, budget: &mut usize) {
             i += 1;
         }
         let run = &text[start..i];
-        if !encoded_candidate(run.as_bytes()) || *budget == 0 {
+        if !has_encoded_run(run.as_bytes()) || *budget == 0 {
             continue;
         }
         let all_hex = run.bytes().all(|b| b.is_ascii_hexdigit());

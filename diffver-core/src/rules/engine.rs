@@ -8,14 +8,13 @@
 //! Lines with long encoded runs are decoded (recursively, bounded) and what is
 //! revealed is scanned by the rules that ask for it.
 
-use aho_corasick::AhoCorasick;
 use hmac::{Hmac, Mac};
 use regex_automata::meta::Regex;
 use regex_automata::{Anchored, Input, PatternSet};
 use sha2::Sha256;
 
 use super::Ruleset;
-use super::decode::{self, Decoder};
+use super::decode;
 use super::detectors::{self, Detector};
 use super::normalize;
 use super::rule::{Rule, Scope};
@@ -625,24 +624,23 @@ fn confirm(
     }
     // The line alone first (no copy); then, for multi-line rules, the window.
     if mode == Mode::Raw {
-        if confirm_window(rs, ctx, lines, li, (li, li), rule, re, false, opts, out) > 0 {
+        if confirm_window(ctx, lines, li, (li, li), rule, re, false, opts, out) > 0 {
             return;
         }
-        if hi > lo && confirm_window(rs, ctx, lines, li, (lo, hi), rule, re, false, opts, out) > 0 {
+        if hi > lo && confirm_window(ctx, lines, li, (lo, hi), rule, re, false, opts, out) > 0 {
             return;
         }
         if !rule.normalize {
             return;
         }
     }
-    confirm_window(rs, ctx, lines, li, (lo, hi), rule, re, true, opts, out);
+    confirm_window(ctx, lines, li, (lo, hi), rule, re, true, opts, out);
 }
 
 /// Runs `re` over lines `lo..=hi` (as written, or normalised) and reports the
 /// matches; returns how many there were.
 #[allow(clippy::too_many_arguments)]
 fn confirm_window(
-    rs: &Ruleset,
     ctx: &FileCtx<'_, '_>,
     lines: &[ULine<'_>],
     li: usize,
@@ -653,7 +651,6 @@ fn confirm_window(
     opts: &ScanOptions,
     out: &mut Vec<FindingBuilder>,
 ) -> usize {
-    let _ = rs;
     let scope = lines[li].scope;
     let mut starts = Vec::with_capacity(hi - lo + 1);
     let text: std::borrow::Cow<'_, [u8]> = if lo == hi {
@@ -895,15 +892,6 @@ pub(crate) fn example_findings(rs: &Ruleset, rule: &Rule, path: &str, text: &str
         .iter()
         .filter(|f| f.rule_id() == rule.info.id)
         .count()
-}
-
-#[allow(dead_code)]
-fn _assert_send_sync() {
-    fn is<T: Send + Sync>() {}
-    is::<Ruleset>();
-    is::<Regex>();
-    is::<AhoCorasick>();
-    let _ = Decoder::Base64;
 }
 
 /// Text of a line for code that needs `str`, and a map back to raw offsets
