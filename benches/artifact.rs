@@ -19,17 +19,21 @@ fn bench(c: &mut Criterion) {
     .expect("sample diff");
     let rules = Ruleset::builtin();
     let policy = Policy::builtin("standard").expect("builtin policy");
-    let ctx = ScanContext::new("bench", Timestamp(1_795_000_000));
+    let ctx = ScanContext::new(
+        "bench",
+        Timestamp::from_unix_seconds(1_795_000_000).expect("time"),
+    )
+    .expect("scan id");
     let v = evaluate(&Inputs::new(&diff, &rules, &policy, &ctx));
     let signer = HmacSigner::deterministic(SigningMode::Development).expect("dev signer");
     let env = artifact::sign(&v, &signer).expect("sign");
-    let keys = Keyring::development();
+    let keys = Keyring::development(SigningMode::Development).expect("dev keyring");
     let mut g = c.benchmark_group("artifact");
     g.bench_function("sign", |b| {
         b.iter(|| artifact::sign(&v, &signer).map(|e| e.len()))
     });
     g.bench_function("verify", |b| {
-        b.iter(|| artifact::verify(&env, &keys).map(|p| p.findings.len()))
+        b.iter(|| artifact::verify(&env, &keys).map(|p| p.verdict.findings.len()))
     });
     g.finish();
 }

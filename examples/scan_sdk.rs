@@ -18,13 +18,13 @@ fn main() -> anyhow::Result<()> {
 
     let policy = Policy::builtin("standard")?;
     let rules = verdict::ruleset_for(&policy)?; // compile once, reuse for every scan
-    let ctx = ScanContext::new(
-        "example",
-        Timestamp::parse_rfc3339("2026-11-29T09:00:00Z").map_err(anyhow::Error::msg)?,
-    );
+    let ctx = ScanContext::new("example", Timestamp::parse_rfc3339("2026-11-29T09:00:00Z")?)?;
     let v = verdict::evaluate(&Inputs::new(&diff, &rules, &policy, &ctx));
 
-    print!("{}", diffver::report::text(&v, &path));
+    print!(
+        "{}",
+        diffver::report::text(&diffver::artifact::wire::VerdictV2::from_verdict(&v), &path)
+    );
     let envelope = artifact::sign(&v, &HmacSigner::deterministic(SigningMode::Development)?)?;
     std::fs::write("verdict.dsse.json", &envelope)?;
     println!(

@@ -18,7 +18,7 @@ fn main() -> anyhow::Result<()> {
     let diff = std::fs::read(&path)?;
     let policy = Policy::builtin("standard")?;
     let rules = verdict::ruleset_for(&policy)?;
-    let ctx = ScanContext::new("bench", Timestamp(1_795_000_000));
+    let ctx = ScanContext::new("bench", Timestamp::from_unix_seconds(1_795_000_000)?)?;
     let mut best = f64::MAX;
     let mut findings = 0;
     for _ in 0..runs {

@@ -159,6 +159,9 @@ pub enum Side {
 pub struct Location {
     /// Display form of the file's path (escaped), if the finding belongs to a file.
     pub path: Option<String>,
+    /// The exact path when it is UTF-8 (not escaped: escape before display),
+    /// for consumers that address the file (Check Run annotations).
+    pub raw_path: Option<String>,
     /// Which side `line` counts on.
     pub side: Side,
     /// 1-based line number in the old or new file (for `Side::Diff`, in the diff input).
@@ -344,6 +347,7 @@ impl FindingBuilder {
             message: message.into(),
             location: Location {
                 path: None,
+                raw_path: None,
                 side: Side::Diff,
                 line: None,
                 column: None,
@@ -361,6 +365,8 @@ impl FindingBuilder {
     /// whole path, so distinct paths stay distinct): a diff cannot make
     /// every finding carry a megabyte of name.
     pub fn path(mut self, path: Option<&PatchPath>) -> FindingBuilder {
+        self.location.raw_path =
+            path.and_then(|p| std::str::from_utf8(p.as_bytes()).ok().map(str::to_owned));
         self.location.path = path.map(|p| {
             let full = p.display();
             if full.len() <= MAX_PATH_SHOWN {

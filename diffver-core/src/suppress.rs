@@ -18,32 +18,84 @@ use serde::{Deserialize, Serialize};
 
 use crate::finding::Finding;
 
-/// A moment, as seconds since the Unix epoch (UTC). Parsed from and written
-/// as RFC 3339. Time is always passed in; nothing here reads a clock.
+/// A moment, as whole seconds since the Unix epoch (UTC), between
+/// `0000-01-01T00:00:00Z` and `9999-12-31T23:59:59Z` — the range RFC 3339
+/// can write. Parsed from and written as RFC 3339; a value outside the range
+/// cannot be made, so a signed time is never a wrong one. Time is always
+/// passed in; nothing here reads a clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp(pub i64);
+pub struct Timestamp(i64);
+
+/// A time that cannot be a [`Timestamp`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimestampError {
+    /// Seconds outside years 0000–9999.
+    #[error("{seconds} seconds since the Unix epoch is outside years 0000-9999")]
+    OutOfRange {
+        /// The value given.
+        seconds: i64,
+    },
+    /// Text that is not an RFC 3339 timestamp.
+    #[error("{text:?} is not an RFC 3339 timestamp: {reason}")]
+    Syntax {
+        /// The text (escaped, shortened).
+        text: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
 
 impl Timestamp {
-    /// Parses an RFC 3339 timestamp (`2026-11-29T09:00:00Z`).
+    /// The earliest: `0000-01-01T00:00:00Z`.
+    pub const MIN: Timestamp = Timestamp(-62_167_219_200);
+    /// The latest: `9999-12-31T23:59:59Z`.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799);
+
+    /// A moment from seconds since the Unix epoch.
     ///
     /// # Errors
     ///
-    /// A message naming what is wrong with the text.
-    pub fn parse_rfc3339(s: &str) -> Result<Timestamp, String> {
-        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .map(|t| Timestamp(t.unix_timestamp()))
-            .map_err(|e| format!("{s:?} is not an RFC 3339 timestamp: {e}"))
+    /// [`TimestampError::OutOfRange`] outside [`Timestamp::MIN`]..=[`Timestamp::MAX`].
+    pub fn from_unix_seconds(seconds: i64) -> Result<Timestamp, TimestampError> {
+        if (Timestamp::MIN.0..=Timestamp::MAX.0).contains(&seconds) {
+            Ok(Timestamp(seconds))
+        } else {
+            Err(TimestampError::OutOfRange { seconds })
+        }
     }
 
-    /// The RFC 3339 form, in UTC with a `Z` suffix.
+    /// Seconds since the Unix epoch.
+    pub fn unix_seconds(self) -> i64 {
+        self.0
+    }
+
+    /// Parses an RFC 3339 timestamp (`2026-11-29T09:00:00Z`); an offset is
+    /// converted to UTC and fractions of a second are dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`TimestampError::Syntax`] naming what is wrong with the text.
+    pub fn parse_rfc3339(s: &str) -> Result<Timestamp, TimestampError> {
+        let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| TimestampError::Syntax {
+                text: crate::text::escape_for_display(&s.as_bytes()[..s.len().min(64)]),
+                reason: e.to_string(),
+            })?;
+        Timestamp::from_unix_seconds(t.unix_timestamp())
+    }
+
+    /// The RFC 3339 form, in UTC with a `Z` suffix and whole seconds.
     pub fn to_rfc3339(self) -> String {
+        // In range by construction; the fallback cannot be reached, and is
+        // not a plausible time if it ever were.
         time::OffsetDateTime::from_unix_timestamp(self.0)
             .ok()
             .and_then(|t| {
                 t.format(&time::format_description::well_known::Rfc3339)
                     .ok()
             })
-            .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+            .unwrap_or_else(|| format!("invalid-time({})", self.0))
     }
 }
 
@@ -120,7 +172,8 @@ impl Exception {
             .expires_at
             .as_deref()
             .map(Timestamp::parse_rfc3339)
-            .transpose()?;
+            .transpose()
+            .map_err(|e| e.to_string())?;
         Ok(Exception {
             rule: def.rule,
             fingerprint: def.fingerprint.map(|f| f.to_ascii_lowercase()),

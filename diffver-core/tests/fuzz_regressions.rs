@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use diffver_core::artifact::wire::VerdictV2;
 use diffver_core::artifact::{self, HmacSigner, Keyring, SigningMode};
 use diffver_core::diff::{Limits, parse, stat};
 use diffver_core::policy::Policy;
@@ -44,21 +45,29 @@ fn parse_regressions() {
 fn scan_regressions() {
     let rules = Ruleset::builtin();
     let policy = Policy::builtin("strict").unwrap();
-    let ctx = ScanContext::new("fuzz", Timestamp(1_790_000_000));
+    let ctx =
+        ScanContext::new("fuzz", Timestamp::from_unix_seconds(1_790_000_000).unwrap()).unwrap();
     for data in inputs("scan") {
         let v = evaluate(&Inputs::new(&data, &rules, &policy, &ctx));
+        let w = VerdictV2::from_verdict(&v);
         let _ = (
-            report::json(&v),
-            report::sarif(&v),
-            report::html(&v, &data),
-            report::github_annotations(&v),
+            report::json(&w),
+            report::sarif(&w),
+            report::html(&w, &data),
+            report::github_annotations(&w),
         );
         let env = artifact::sign(
             &v,
             &HmacSigner::deterministic(SigningMode::Development).unwrap(),
         )
         .unwrap();
-        assert!(artifact::verify(&env, &Keyring::development()).is_ok());
+        assert!(
+            artifact::verify(
+                &env,
+                &Keyring::development(SigningMode::Development).expect("dev keyring")
+            )
+            .is_ok()
+        );
     }
 }
 
@@ -80,6 +89,9 @@ fn loader_regressions() {
 #[test]
 fn verify_regressions() {
     for data in inputs("verify_artifact") {
-        let _ = artifact::verify(&data, &Keyring::development());
+        let _ = artifact::verify(
+            &data,
+            &Keyring::development(SigningMode::Development).unwrap(),
+        );
     }
 }

@@ -21,11 +21,22 @@ fn add(path: &str, text: &str) -> Vec<u8> {
     d.into_bytes()
 }
 
+/// The signed payload of a verdict, as the development signer makes it.
+fn payload(v: &Verdict) -> Vec<u8> {
+    use diffver_core::artifact::Signer as _;
+    let signer = diffver_core::artifact::HmacSigner::deterministic(
+        diffver_core::artifact::SigningMode::Development,
+    )
+    .unwrap();
+    diffver_core::artifact::payload(v, &signer.identity()).unwrap()
+}
+
 fn ctx() -> ScanContext {
     ScanContext::new(
         "t",
         Timestamp::parse_rfc3339("2026-11-29T09:00:00Z").unwrap(),
     )
+    .unwrap()
 }
 
 fn run(diff: &[u8], policy: &Policy, baseline: Option<&Baseline>) -> Verdict {
@@ -132,7 +143,10 @@ fn limits_and_fail_open_or_closed() {
         None,
     );
     assert_eq!(open.decision(), Decision::Error);
-    assert!(!open.blocks());
+    // An input over a limit is the submitter's doing: it blocks even under
+    // a fail-open policy, which is for internal faults only.
+    assert!(open.blocks());
+    assert_eq!(open.error_kind(), diffver_core::verdict::ErrorKind::Input);
     let files = [add("a.txt", "a"), add("b.txt", "b")].concat();
     assert_eq!(
         run(&files, &policy("[limits]\nmax_files = 1"), None).decision(),
@@ -352,8 +366,8 @@ fn inline_ignore_comments_are_reported_not_obeyed() {
 fn decision_is_a_pure_function() {
     let d = add("tools/install.sh", PIPE);
     let p = Policy::builtin("strict").unwrap();
-    let a = diffver_core::artifact::statement_bytes(&run(&d, &p, None)).unwrap();
-    let b = diffver_core::artifact::statement_bytes(&run(&d, &p, None)).unwrap();
+    let a = payload(&run(&d, &p, None));
+    let b = payload(&run(&d, &p, None));
     assert_eq!(a, b);
     assert_eq!(Ruleset::builtin().hash(), Ruleset::builtin().hash());
 }
@@ -393,7 +407,7 @@ fn threads_do_not_change_the_result() {
     one.threads = 1;
     let mut four = one;
     four.threads = 4;
-    let a = diffver_core::artifact::statement_bytes(&evaluate(&one)).unwrap();
-    let b = diffver_core::artifact::statement_bytes(&evaluate(&four)).unwrap();
+    let a = payload(&evaluate(&one));
+    let b = payload(&evaluate(&four));
     assert_eq!(a, b);
 }

@@ -233,9 +233,18 @@ proptest! {
         let mut d = add_file(&[PAYLOADS[p].to_owned()]);
         d.extend_from_slice(&seed);
         let policy = Policy::builtin("standard").unwrap();
-        let ctx = ScanContext::new("p", Timestamp(1_790_000_000));
-        let one = diffver_core::artifact::statement_bytes(&evaluate(&Inputs::new(&d, rules(), &policy, &ctx))).unwrap();
-        let two = diffver_core::artifact::statement_bytes(&evaluate(&Inputs::new(&d, rules(), &policy, &ctx))).unwrap();
+        let ctx = ScanContext::new("p", Timestamp::from_unix_seconds(1_790_000_000).unwrap()).unwrap();
+        let one = diffver_core::artifact::payload(&evaluate(&Inputs::new(&d, rules(), &policy, &ctx)), &dev_identity()).unwrap();
+        let two = diffver_core::artifact::payload(&evaluate(&Inputs::new(&d, rules(), &policy, &ctx)), &dev_identity()).unwrap();
         prop_assert_eq!(one, two);
     }
+}
+
+fn dev_identity() -> diffver_core::artifact::SignerIdentity {
+    use diffver_core::artifact::Signer as _;
+    diffver_core::artifact::HmacSigner::deterministic(
+        diffver_core::artifact::SigningMode::Development,
+    )
+    .unwrap()
+    .identity()
 }

@@ -4,8 +4,10 @@
 
 use std::sync::Arc;
 
-use diffver_core::artifact::wire::FindingV1;
-use diffver_core::artifact::{self, ArtifactError, HmacSigner, Keyring, SigningMode};
+use diffver_core::artifact::wire::{FindingV2, VerdictV2};
+use diffver_core::artifact::{
+    self, ArtifactError, EcdsaP256Verifier, HmacSigner, Keyring, Signer as _, SigningMode,
+};
 use diffver_core::diff::{self, Binary, FileOp, Limits, LineKind, ParseError};
 use diffver_core::policy::{Action, Policy, PolicyError};
 use diffver_core::report;
@@ -98,6 +100,12 @@ fn artifact_err(py: Python<'_>, e: ArtifactError) -> PyErr {
         ArtifactError::Payload { .. } => "payload",
         ArtifactError::DeterministicInProduction => "deterministic-in-production",
         ArtifactError::EmptyKey => "empty-key",
+        ArtifactError::KeyTooShort { .. } => "key-too-short",
+        ArtifactError::DevelopmentKeyMixed { .. } => "development-key-mixed",
+        ArtifactError::DuplicateKey { .. } => "duplicate-key",
+        ArtifactError::SignerMismatch { .. } => "signer-mismatch",
+        ArtifactError::SubjectMismatch { .. } => "subject-mismatch",
+        ArtifactError::PublicKey { .. } => "public-key",
         _ => "signer",
     };
     raise(
@@ -129,11 +137,22 @@ fn diff_bytes(v: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 /// An RFC 3339 string or an aware `datetime`; `None` is now.
 fn timestamp(py: Python<'_>, v: Option<&Bound<'_, PyAny>>) -> PyResult<Timestamp> {
     let Some(v) = v else {
+        // A clock outside 1970..9999 is broken: refuse rather than sign a
+        // wrong time.
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        return Ok(Timestamp(secs));
+            .ok()
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
+            .ok_or_else(|| {
+                raise(
+                    py,
+                    "DiffverError",
+                    "the system clock is out of range; pass now=".to_owned(),
+                    vec![],
+                )
+            })?;
+        return Timestamp::from_unix_seconds(secs)
+            .map_err(|e| raise(py, "DiffverError", e.to_string(), vec![]));
     };
     let text: String = if let Ok(s) = v.cast::<PyString>() {
         s.to_cow()?.into_owned()
@@ -147,7 +166,7 @@ fn timestamp(py: Python<'_>, v: Option<&Bound<'_, PyAny>>) -> PyResult<Timestamp
             "now must be an RFC 3339 str or an aware datetime",
         ));
     };
-    Timestamp::parse_rfc3339(&text).map_err(|m| raise(py, "DiffverError", m, vec![]))
+    Timestamp::parse_rfc3339(&text).map_err(|m| raise(py, "DiffverError", m.to_string(), vec![]))
 }
 
 /// A compiled, immutable, thread-safe set of rules.
@@ -312,8 +331,12 @@ impl PySigner {
 
     #[getter]
     fn key_id(&self) -> String {
-        use diffver_core::artifact::Signer as _;
-        self.inner.key_id().to_owned()
+        self.inner.identity().key_id
+    }
+
+    #[getter]
+    fn mode(&self) -> &'static str {
+        self.inner.identity().mode.as_str()
     }
 }
 
@@ -333,16 +356,36 @@ impl PyKeyring {
     }
 
     #[staticmethod]
-    fn development() -> PyKeyring {
-        PyKeyring {
-            inner: Keyring::development(),
-        }
+    #[pyo3(signature = (production = false))]
+    fn development(py: Python<'_>, production: bool) -> PyResult<PyKeyring> {
+        let mode = if production {
+            SigningMode::Production
+        } else {
+            SigningMode::Development
+        };
+        Keyring::development(mode)
+            .map(|inner| PyKeyring { inner })
+            .map_err(|e| artifact_err(py, e))
     }
 
-    fn with_key(&self, key_id: &str, key: &[u8]) -> PyKeyring {
-        PyKeyring {
-            inner: self.inner.clone().with_key(key_id, key.to_vec()),
-        }
+    fn with_key(&self, py: Python<'_>, key_id: &str, key: &[u8]) -> PyResult<PyKeyring> {
+        self.inner
+            .clone()
+            .with_key(key_id, key.to_vec())
+            .map(|inner| PyKeyring { inner })
+            .map_err(|e| artifact_err(py, e))
+    }
+
+    fn with_ecdsa_p256_pem(&self, py: Python<'_>, key_id: &str, pem: &str) -> PyResult<PyKeyring> {
+        EcdsaP256Verifier::from_public_key_pem(key_id, pem)
+            .and_then(|v| self.inner.clone().with_verifier(Arc::new(v)))
+            .map(|inner| PyKeyring { inner })
+            .map_err(|e| artifact_err(py, e))
+    }
+
+    #[getter]
+    fn key_ids(&self) -> Vec<String> {
+        self.inner.key_ids().map(str::to_owned).collect()
     }
 }
 
@@ -358,6 +401,7 @@ struct PyFinding {
     blocking: bool,
     suppression: Option<String>,
     suppression_reason: Option<String>,
+    raw_path: Option<String>,
     path: Option<String>,
     side: String,
     line: Option<u32>,
@@ -387,23 +431,31 @@ impl PyFinding {
 /// A Python finding from the wire form (so Python sees exactly what the
 /// JSON report and the signed artifact say).
 fn finding(e: &Evaluated) -> PyFinding {
-    let w = FindingV1::from_evaluated(e);
+    // The wire name of a closed-set value (`"high"`, `"block"`, …).
+    fn name<T: serde::Serialize>(t: &T) -> String {
+        match serde_json::to_value(t) {
+            Ok(serde_json::Value::String(s)) => s,
+            _ => String::new(),
+        }
+    }
+    let w = FindingV2::from_evaluated(e);
     let (suppression, suppression_reason) = match w.suppression {
-        Some(s) => (Some(s.kind), Some(s.justification)),
+        Some(s) => (Some(name(&s.kind)), Some(s.justification)),
         None => (None, None),
     };
     PyFinding {
         rule_id: w.rule_id,
         title: w.title,
-        category: w.category,
-        severity: w.severity,
-        confidence: w.confidence,
-        action: w.action,
+        category: name(&w.category),
+        severity: name(&w.severity),
+        confidence: name(&w.confidence),
+        action: name(&w.action),
         blocking: w.blocking,
         suppression,
         suppression_reason,
         path: w.path,
-        side: w.side,
+        raw_path: w.raw_path,
+        side: name(&w.side),
         line: w.line,
         column: w.column,
         byte_column: w.byte_column,
@@ -483,7 +535,7 @@ impl PyScanResult {
 
     #[getter]
     fn scan_id(&self) -> String {
-        self.verdict.context().scan_id.clone()
+        self.verdict.context().scan_id().to_owned()
     }
 
     #[getter]
@@ -498,24 +550,24 @@ impl PyScanResult {
     }
 
     fn to_json(&self) -> String {
-        report::json(&self.verdict)
+        report::json(&VerdictV2::from_verdict(&self.verdict))
     }
 
     fn to_sarif(&self) -> String {
-        report::sarif(&self.verdict)
+        report::sarif(&VerdictV2::from_verdict(&self.verdict))
     }
 
     fn to_html(&self) -> String {
-        report::html(&self.verdict, &self.diff)
+        report::html(&VerdictV2::from_verdict(&self.verdict), &self.diff)
     }
 
     #[pyo3(signature = (name = "diff"))]
     fn to_text(&self, name: &str) -> String {
-        report::text(&self.verdict, name)
+        report::text(&VerdictV2::from_verdict(&self.verdict), name)
     }
 
     fn to_github(&self) -> String {
-        report::github_annotations(&self.verdict)
+        report::github_annotations(&VerdictV2::from_verdict(&self.verdict))
     }
 
     fn __repr__(&self) -> String {
@@ -558,15 +610,27 @@ fn scan(
     // Empty: the core derives `sha256-<prefix>` from the diff's digest.
     let scan_id = scan_id.unwrap_or_default();
     let input = bytes.clone();
-    let (verdict, artifact) = py.detach(move || {
-        let ctx = ScanContext::new(scan_id, now);
-        let mut inputs = Inputs::new(&input, &rules, &policy, &ctx);
-        inputs.baseline = baseline.as_ref();
-        inputs.fingerprint_key = fingerprint_key.as_deref();
-        let v = verdict::evaluate(&inputs);
-        let a = signer.map(|s| artifact::sign(&v, &s));
-        (v, a)
-    });
+    let (verdict, artifact) = py
+        .detach(move || {
+            let ctx = match ScanContext::new(scan_id, now) {
+                Ok(ctx) => ctx,
+                Err(e) => return Err(e),
+            };
+            let mut inputs = Inputs::new(&input, &rules, &policy, &ctx);
+            inputs.baseline = baseline.as_ref();
+            inputs.fingerprint_key = fingerprint_key.as_deref();
+            let v = verdict::evaluate(&inputs);
+            let a = signer.map(|s| artifact::sign(&v, &s));
+            Ok((v, a))
+        })
+        .map_err(|e| {
+            raise(
+                py,
+                "DiffverError",
+                e.to_string(),
+                vec![("field", obj(py, "scan_id"))],
+            )
+        })?;
     let artifact = artifact.transpose().map_err(|e| artifact_err(py, e))?;
     Ok(PyScanResult {
         verdict,
@@ -575,15 +639,36 @@ fn scan(
     })
 }
 
-/// Verifies a signed verdict; returns its predicate as JSON text.
+/// Verifies a signed verdict (and, given `diff`, that it is about that
+/// diff); returns the verified predicate, the key and its mode as JSON text.
 #[pyfunction]
-fn verify_json(py: Python<'_>, envelope: &[u8], keys: &PyKeyring) -> PyResult<String> {
+#[pyo3(signature = (envelope, keys, diff = None))]
+fn verify_json(
+    py: Python<'_>,
+    envelope: &[u8],
+    keys: &PyKeyring,
+    diff: Option<Vec<u8>>,
+) -> PyResult<String> {
     let env = envelope.to_vec();
     let ring = keys.inner.clone();
     let v = py
-        .detach(move || artifact::verify(&env, &ring))
+        .detach(move || {
+            let v = artifact::verify(&env, &ring)?;
+            if let Some(d) = &diff {
+                v.check_diff(d)?;
+            }
+            Ok(v)
+        })
         .map_err(|e| artifact_err(py, e))?;
-    serde_json::to_string(&v).map_err(|e| raise(py, "DiffverError", e.to_string(), vec![]))
+    let out = serde_json::json!({
+        "verdict": v.verdict,
+        "key_id": v.key_id,
+        "mode": v.mode,
+        "algorithm": v.algorithm,
+        "subject_sha256": v.subject_sha256,
+        "ignored_keyids": v.ignored_keyids,
+    });
+    serde_json::to_string(&out).map_err(|e| raise(py, "DiffverError", e.to_string(), vec![]))
 }
 
 /// A parsed diff line.

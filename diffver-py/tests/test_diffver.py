@@ -95,8 +95,13 @@ def test_artifact_bytes_equal_the_cli_and_verify() -> None:
         p = subprocess.run([diffver_bin(), "scan", "--now", NOW, "--scan-id", "pr-7", "--artifact", str(out), str(diff)], capture_output=True)
         assert p.returncode == 1, p.stderr
         assert out.read_bytes() == r.artifact, "Python and the CLI sign identical bytes"
-    v = diffver.verify(r.artifact, diffver.Keyring.development())
-    assert v["decision"] == "fail" and v["scan_id"] == "pr-7" and v["scanned_at"] == NOW
+    v = diffver.verify(r.artifact, diffver.Keyring.development(), diff=SUSPICIOUS)
+    assert (v.mode, v.key_id, v.algorithm) == ("development", "diffver-dev-v1", "hmac-sha256")
+    assert v.decision == "fail" and v.verdict["scan_id"] == "pr-7" and v.verdict["scanned_at"] == NOW
+    assert v.verdict["signer"] == {"key_id": "diffver-dev-v1", "mode": "development", "algorithm": "hmac-sha256"}
+    with pytest.raises(diffver.SignatureError) as sm:
+        diffver.verify(r.artifact, diffver.Keyring.development(), diff=CLEAN)
+    assert sm.value.kind == "subject-mismatch"
     # datetime input gives the same time.
     r2 = diffver.scan(SUSPICIOUS, now=datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc), scan_id="pr-7", signer=signer)
     assert r2.artifact == r.artifact
@@ -132,11 +137,13 @@ def test_bad_input_raises_the_right_exception() -> None:
     with pytest.raises(diffver.SignatureError) as pe2:
         diffver.Signer.deterministic(production=True)
     assert pe2.value.kind == "deterministic-in-production"
-    ok = diffver.scan(CLEAN, now=NOW, signer=diffver.Signer.hmac("k1", b"secret")).artifact or b""
+    key = b"an operator key of at least 32 bytes!"
+    ok = diffver.scan(CLEAN, now=NOW, signer=diffver.Signer.hmac("k1", key)).artifact or b""
     with pytest.raises(diffver.SignatureError) as ue:
         diffver.verify(ok, diffver.Keyring.development())
     assert ue.value.kind == "unknown-key"
-    assert diffver.verify(ok, diffver.Keyring().with_key("k1", b"secret"))["decision"] == "pass"
+    v = diffver.verify(ok, diffver.Keyring().with_key("k1", key))
+    assert (v.decision, v.mode, v.key_id) == ("pass", "operator", "k1")
     # A scan that cannot complete is an `error` decision, per the policy.
     huge = diffver.Policy.from_toml('schema = "diffver.policy/v1"\nid = "x"\n[limits]\nmax_diff_bytes = 10\n')
     r = diffver.scan(CLEAN, policy=huge, now=NOW)
@@ -153,3 +160,31 @@ def test_a_ruleset_is_shared_across_threads() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         outs = list(pool.map(one, range(16)))
     assert len(set(outs)) == 1
+
+
+def test_keys_are_checked_in_python_too() -> None:
+    """Issue 10, defects 1 and 2: empty/short keys and a mixed development keyring are refused."""
+    for short in (b"", b"\n", b"secret", b"x" * 31):
+        with pytest.raises(diffver.SignatureError) as e:
+            diffver.Keyring().with_key("k", short)
+        assert e.value.kind in {"key-too-short", "empty-key"}
+        with pytest.raises(diffver.SignatureError):
+            diffver.Signer.hmac("k", short)
+    with pytest.raises(diffver.SignatureError) as mixed:
+        diffver.Keyring.development().with_key("op", b"k" * 32)
+    assert mixed.value.kind == "development-key-mixed"
+    with pytest.raises(diffver.SignatureError) as dev_bytes:
+        diffver.Keyring().with_key("op", b"diffver deterministic development key v1 (public, not a secret)")
+    assert dev_bytes.value.kind == "development-key-mixed"
+    with pytest.raises(diffver.SignatureError) as prod:
+        diffver.Keyring.development(production=True)
+    assert prod.value.kind == "deterministic-in-production"
+    # A development artifact does not verify with an operator keyring.
+    dev = diffver.scan(CLEAN, now=NOW, signer=diffver.Signer.deterministic()).artifact or b""
+    with pytest.raises(diffver.SignatureError) as unknown:
+        diffver.verify(dev, diffver.Keyring().with_key("op", b"k" * 32))
+    assert unknown.value.kind == "unknown-key"
+    with pytest.raises(diffver.DiffverError):
+        diffver.scan(CLEAN, now=NOW, scan_id="../etc/passwd")
+    with pytest.raises(diffver.DiffverError):
+        diffver.scan(CLEAN, now="10000-01-01T00:00:00Z")

@@ -6,11 +6,16 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use diffver_core::artifact::{self, HmacSigner, Keyring, SigningMode};
+use std::sync::Arc;
+
+use diffver_core::artifact::wire::{self, VerdictV2};
+use diffver_core::artifact::{
+    self, ArtifactError, EcdsaP256Verifier, HmacSigner, KeyMode, Keyring, Signer as _, SigningMode,
+};
 use diffver_core::diff::{self, Limits};
 use diffver_core::policy::Policy;
 use diffver_core::report;
-use diffver_core::rules::{Ruleset, RulesetBuilder};
+use diffver_core::rules::Ruleset;
 use diffver_core::suppress::{Baseline, Timestamp};
 use diffver_core::verdict::{self, Decision, Inputs, ScanContext};
 
@@ -65,25 +70,30 @@ fn load_policy(spec: &str) -> anyhow::Result<Policy> {
     Ok(policy)
 }
 
+/// The rules of a scan: built-in, the policy's, then each file in order —
+/// built by the one core function every surface uses, so the ruleset hash
+/// does not depend on how a file's path was typed.
 fn load_rules(policy: Option<&Policy>, files: &[std::path::PathBuf]) -> anyhow::Result<Ruleset> {
-    let mut b: RulesetBuilder = Ruleset::builder().add_builtin()?;
-    if let Some(src) = policy.and_then(Policy::rules_toml) {
-        b = b.add_toml(src, "policy rules_toml")?;
-    }
+    let mut sources = Vec::with_capacity(files.len());
     for f in files {
         let text = std::fs::read_to_string(f)
             .with_context(|| format!("cannot read rules {}", f.display()))?;
-        b = b.add_toml(&text, &f.display().to_string())?;
+        sources.push((f.display().to_string(), text));
     }
-    Ok(b.build()?)
+    let extra: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let policy = match policy {
+        Some(p) => p.clone(),
+        None => Policy::builtin("standard")?,
+    };
+    Ok(verdict::ruleset_with(&policy, &extra)?)
 }
 
 fn signer(key: &KeyArgs) -> anyhow::Result<HmacSigner> {
     match &key.key_file {
-        Some(f) => {
-            let k = std::fs::read(f).with_context(|| format!("cannot read key {}", f.display()))?;
-            Ok(HmacSigner::new(key.key_id.clone(), trim_key(k))?)
-        }
+        Some(f) => Ok(HmacSigner::new(key.key_id.clone(), read_key_file(f)?)?),
         None => {
             let mode = if key.production {
                 SigningMode::Production
@@ -95,22 +105,39 @@ fn signer(key: &KeyArgs) -> anyhow::Result<HmacSigner> {
     }
 }
 
-fn trim_key(mut k: Vec<u8>) -> Vec<u8> {
+/// Reads a key file. Trailing CR and LF bytes are stripped (what `echo` and
+/// editors add) and nothing else; the core then refuses keys shorter than
+/// 32 bytes, so an unset secret (`echo "$KEY" > k`) is an error, never an
+/// empty key.
+fn read_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut k =
+        std::fs::read(path).with_context(|| format!("cannot read key {}", path.display()))?;
     while k.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         k.pop();
     }
-    k
+    if k.is_empty() {
+        bail!(
+            "the key file {} is empty (an unset secret?)",
+            path.display()
+        );
+    }
+    Ok(k)
 }
 
 fn now(arg: Option<&str>) -> anyhow::Result<Timestamp> {
     match arg {
-        Some(s) => Timestamp::parse_rfc3339(s).map_err(anyhow::Error::msg),
+        Some(s) => Ok(Timestamp::parse_rfc3339(s)?),
         None => {
+            // A clock before 1970 or past 9999 is a broken clock: refuse to
+            // sign a time rather than sign a wrong one.
             let secs = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
-            Ok(Timestamp(secs))
+                .context("the system clock is before 1970; pass --now")?
+                .as_secs();
+            let secs =
+                i64::try_from(secs).context("the system clock is out of range; pass --now")?;
+            Ok(Timestamp::from_unix_seconds(secs)
+                .context("the system clock is out of range; pass --now")?)
         }
     }
 }
@@ -142,14 +169,12 @@ pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let fingerprint_key = match &a.fingerprint_key_file {
-        Some(p) => Some(trim_key(
-            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
-        )),
+        Some(p) => Some(read_key_file(p)?),
         None => None,
     };
     // Empty: the core derives `sha256-<prefix>` from the digest it computes.
     let scan_id = a.scan_id.clone().unwrap_or_default();
-    let ctx = ScanContext::new(scan_id, now(a.now.as_deref())?);
+    let ctx = ScanContext::new(scan_id, now(a.now.as_deref())?)?;
     let base = match &a.base_dir {
         Some(dir) => {
             let parsed = diff::parse(&bytes, &Limits::default().with_max_input_bytes(a.max_bytes))
@@ -177,16 +202,23 @@ pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
         eprintln!(" done in {:.1}s", started.elapsed().as_secs_f64());
     }
     if let Some(path) = &a.artifact {
-        let envelope = artifact::sign(&v, &signer(&a.key)?)?;
+        let signer = signer(&a.key)?;
+        let envelope = artifact::sign(&v, &signer)?;
         std::fs::write(path, &envelope)
             .with_context(|| format!("cannot write {}", path.display()))?;
+        if signer.identity().mode == KeyMode::Development {
+            eprintln!(
+                "diffver: the artifact is signed with the published development key: it proves integrity in transit, not who signed it"
+            );
+        }
     }
+    let wire = VerdictV2::from_verdict(&v);
     let rendered = match a.format {
-        Format::Text => report::text(&v, &name),
-        Format::Json => report::json(&v),
-        Format::Sarif => report::sarif(&v),
-        Format::Html => report::html(&v, &bytes),
-        Format::Github => report::github_annotations(&v),
+        Format::Text => report::text(&wire, &name),
+        Format::Json => report::json(&wire),
+        Format::Sarif => report::sarif(&wire),
+        Format::Html => report::html(&wire, &bytes),
+        Format::Github => report::github_annotations(&wire),
     };
     write_out(a.output.as_deref(), rendered.as_bytes())?;
     Ok(match v.decision() {
@@ -212,40 +244,79 @@ pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
 pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&a.artifact)
         .with_context(|| format!("cannot read {}", a.artifact.display()))?;
-    let keyring = match &a.key.key_file {
-        Some(f) => {
-            let k = std::fs::read(f).with_context(|| format!("cannot read key {}", f.display()))?;
-            Keyring::new().with_key(a.key.key_id.clone(), trim_key(k))
+    let keyring = if let Some(f) = &a.key_file {
+        Keyring::new().with_key(a.key_id.clone(), read_key_file(f)?)?
+    } else if let Some(f) = &a.public_key_file {
+        let pem = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read public key {}", f.display()))?;
+        Keyring::new().with_verifier(Arc::new(EcdsaP256Verifier::from_public_key_pem(
+            a.key_id.clone(),
+            &pem,
+        )?))?
+    } else if a.allow_development_key {
+        if a.production {
+            bail!("--production refuses the development key: give --key-file or --public-key-file");
         }
-        None if a.key.production => {
-            bail!("--production needs --key-file: the development key proves nothing")
-        }
-        None => Keyring::development(),
+        Keyring::development(SigningMode::Development)?
+    } else {
+        bail!(
+            "no verification key: give --key-file (HMAC) or --public-key-file (ECDSA P-256), or --allow-development-key to accept the published development key"
+        )
     };
-    match artifact::verify(&bytes, &keyring) {
-        Ok(v) => {
-            let e = |s: &str| diffver_core::text::escape_for_display(s.as_bytes());
-            println!(
-                "valid: scan {} at {} decided {} ({} finding(s), {} blocking); diff sha256 {}; policy {} ({})",
-                e(&v.scan_id),
-                e(&v.scanned_at),
-                e(&v.decision),
-                v.summary.findings,
-                v.summary.blocking,
-                e(&v.diff.sha256),
-                e(&v.policy.id),
-                e(&v.policy.sha256)
-            );
-            Ok(ExitCode::SUCCESS)
+    let e = |s: &str| diffver_core::text::escape_for_display(s.as_bytes());
+    let checked = artifact::verify(&bytes, &keyring).and_then(|v| match &a.diff {
+        Some(path) => {
+            let diff = std::fs::read(path).map_err(|err| ArtifactError::Malformed {
+                reason: format!("cannot read the diff {}: {err}", path.display()),
+            })?;
+            v.check_diff(&diff).map(|()| v)
         }
-        Err(e) => {
-            eprintln!(
-                "invalid: {}",
-                diffver_core::text::escape_for_display(e.to_string().as_bytes())
-            );
-            Ok(ExitCode::from(1))
+        None => Ok(v),
+    });
+    let v = match checked {
+        Ok(v) => v,
+        Err(err) => {
+            eprintln!("invalid: {}", e(&err.to_string()));
+            return Ok(ExitCode::from(1));
         }
+    };
+    let w = &v.verdict;
+    let key = match v.mode {
+        KeyMode::Development => format!(
+            "the published DEVELOPMENT key {} (proves integrity, not origin)",
+            e(&v.key_id)
+        ),
+        KeyMode::Operator => format!("operator key {} ({})", e(&v.key_id), v.algorithm.as_str()),
+    };
+    println!(
+        "valid: signed by {key}; scan {} at {} decided {} ({} finding(s), {} blocking); policy {} ({})",
+        e(&w.scan_id),
+        e(&w.scanned_at),
+        w.decision.as_str(),
+        w.summary.findings,
+        w.summary.blocking,
+        e(&w.policy.id),
+        e(&w.policy.sha256)
+    );
+    if a.diff.is_some() {
+        println!("diff: matches sha256 {}", e(&v.subject_sha256));
+    } else {
+        println!(
+            "diff: sha256 {} (not checked: pass --diff FILE to check it is the diff you have)",
+            e(&v.subject_sha256)
+        );
     }
+    for k in &v.ignored_keyids {
+        eprintln!("diffver: ignored a signature by unknown key {}", e(k));
+    }
+    if a.require_pass && w.decision != wire::Decision::Pass {
+        eprintln!(
+            "diffver: the artifact is valid but its decision is {} (--require-pass)",
+            w.decision.as_str()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn baseline(c: BaselineCmd) -> anyhow::Result<ExitCode> {
@@ -260,7 +331,7 @@ pub(crate) fn baseline(c: BaselineCmd) -> anyhow::Result<ExitCode> {
     let policy = Policy::builtin("standard")?;
     let rules = load_rules(None, &[])?;
     let (_, bytes) = read_source(source, 256 << 20)?;
-    let ctx = ScanContext::new("baseline", Timestamp(0));
+    let ctx = ScanContext::new("baseline", Timestamp::from_unix_seconds(0)?)?;
     let v = verdict::evaluate(&Inputs::new(&bytes, &rules, &policy, &ctx));
     if v.decision() == Decision::Error {
         bail!("cannot scan the diff: {}", v.error().unwrap_or(""));

@@ -99,8 +99,9 @@ pub(crate) struct ScanArgs {
 /// Signing or verification keys.
 #[derive(clap::Args, Clone)]
 pub(crate) struct KeyArgs {
-    /// A file holding an operator HMAC key (kms-hmac mode). Without it the
-    /// published development key is used, which `--production` refuses.
+    /// A file holding an operator HMAC key (trailing CR/LF are stripped; at
+    /// least 32 bytes). Without it the published development key is used,
+    /// which `--production` refuses.
     #[arg(long, value_name = "FILE")]
     pub(crate) key_file: Option<PathBuf>,
     /// The key id recorded with (or looked up for) the key file.
@@ -124,8 +125,28 @@ pub(crate) enum Format {
 pub(crate) struct VerifyArgs {
     /// The artifact (a DSSE envelope).
     pub(crate) artifact: PathBuf,
-    #[command(flatten)]
-    pub(crate) key: KeyArgs,
+    /// A file holding an operator HMAC key (trailing CR/LF are stripped; at least 32 bytes).
+    #[arg(long, value_name = "FILE", conflicts_with = "public_key_file")]
+    pub(crate) key_file: Option<PathBuf>,
+    /// A PEM public key (ECDSA P-256, SubjectPublicKeyInfo) of a KMS signing key.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) public_key_file: Option<PathBuf>,
+    /// The key id the key file's signatures carry.
+    #[arg(long, default_value = "operator")]
+    pub(crate) key_id: String,
+    /// Accept artifacts signed with the published development key (they prove
+    /// integrity in transit, not who signed). Refused with --production.
+    #[arg(long, conflicts_with_all = ["key_file", "public_key_file"])]
+    pub(crate) allow_development_key: bool,
+    /// Production mode: never accept the development key.
+    #[arg(long)]
+    pub(crate) production: bool,
+    /// The diff the artifact should be about: its sha256 must be the subject's.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) diff: Option<PathBuf>,
+    /// Exit 1 unless the valid artifact's decision is `pass` (for gates).
+    #[arg(long)]
+    pub(crate) require_pass: bool,
 }
 
 #[derive(Subcommand)]

@@ -49,7 +49,7 @@ fn hostile() -> Vec<u8> {
 fn every_format_renders() {
     for (fmt, needle) in [
         ("text", "FAIL:"),
-        ("json", "\"schema\": \"diffver.verdict/v1\""),
+        ("json", "\"schema\": \"diffver.verdict/v2\""),
         ("sarif", "\"version\": \"2.1.0\""),
         ("html", "<!DOCTYPE html>"),
         ("github", "::error file=install.sh"),
@@ -161,20 +161,56 @@ fn artifacts_are_reproducible_verifiable_and_tamper_evident() {
     }
     let (ba, bb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     assert_eq!(ba, bb, "two runs give identical artifact bytes");
-    let s = out(diffver().arg("verify").arg(&a), 0);
+    // Issue 10, defect 2: the development key only when asked for, and said.
+    let r = diffver().arg("verify").arg(&a).assert().code(2);
+    assert!(String::from_utf8_lossy(&r.get_output().stderr).contains("--allow-development-key"));
+    let s = out(
+        diffver()
+            .args(["verify", "--allow-development-key", "--diff"])
+            .arg(sample("suspicious-pr.diff"))
+            .arg(&a),
+        0,
+    );
     assert!(
-        s.starts_with("valid: scan pr-7 at 2026-11-29T09:00:00Z decided fail"),
+        s.starts_with("valid: signed by the published DEVELOPMENT key diffver-dev-v1"),
         "{s}"
     );
+    assert!(
+        s.contains("scan pr-7 at 2026-11-29T09:00:00Z decided fail"),
+        "{s}"
+    );
+    assert!(s.contains("diff: matches sha256 "), "{s}");
+    diffver()
+        .args(["verify", "--allow-development-key", "--production"])
+        .arg(&a)
+        .assert()
+        .code(2);
+    // --diff with another diff: invalid; --require-pass on a fail: exit 1.
+    let r = diffver()
+        .args(["verify", "--allow-development-key", "--diff"])
+        .arg(sample("clean.diff"))
+        .arg(&a)
+        .assert()
+        .code(1);
+    assert!(String::from_utf8_lossy(&r.get_output().stderr).contains("not this one"));
+    diffver()
+        .args(["verify", "--allow-development-key", "--require-pass"])
+        .arg(&a)
+        .assert()
+        .code(1);
     let mut t = ba.clone();
     let mid = t.len() / 2;
     t[mid] ^= 0x20;
     std::fs::write(&b, &t).unwrap();
-    let r = diffver().arg("verify").arg(&b).assert().code(1);
+    let r = diffver()
+        .args(["verify", "--allow-development-key"])
+        .arg(&b)
+        .assert()
+        .code(1);
     assert!(String::from_utf8_lossy(&r.get_output().stderr).starts_with("invalid: "));
     // Operator keys; the development key is refused in production.
     let key = dir.path().join("k");
-    std::fs::write(&key, "operator secret\n").unwrap();
+    std::fs::write(&key, "an operator secret of 32+ bytes.\n").unwrap();
     diffver()
         .args(["scan", "--production", "--artifact"])
         .arg(dir.path().join("c.json"))
@@ -189,20 +225,31 @@ fn artifacts_are_reproducible_verifiable_and_tamper_evident() {
         .arg(sample("clean.diff"))
         .assert()
         .code(0);
-    out(
+    let s = out(
         diffver()
-            .args(["verify", "--key-id", "ops-1", "--key-file"])
+            .args([
+                "verify",
+                "--require-pass",
+                "--key-id",
+                "ops-1",
+                "--key-file",
+            ])
             .arg(&key)
             .arg(dir.path().join("c.json")),
         0,
     );
+    assert!(
+        s.starts_with("valid: signed by operator key ops-1 (hmac-sha256)"),
+        "{s}"
+    );
+    assert!(s.contains("not checked: pass --diff FILE"), "{s}");
     diffver()
-        .arg("verify")
+        .args(["verify", "--allow-development-key"])
         .arg(dir.path().join("c.json"))
         .assert()
         .code(1);
     diffver()
-        .arg("verify")
+        .args(["verify", "--allow-development-key"])
         .arg(dir.path().join("missing.json"))
         .assert()
         .code(2);
@@ -405,5 +452,84 @@ fn corpus_diffs_through_the_cli() {
     assert!(
         !s.contains('\u{202E}'),
         "the JSON report escapes bidi controls"
+    );
+}
+
+/// Issue 10, defect 1: a key file holding only a newline (an unset CI secret)
+/// made `verify` accept an envelope HMAC'd with the empty key.
+#[test]
+fn empty_or_short_key_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let art = dir.path().join("a.json");
+    let good = dir.path().join("good");
+    std::fs::write(&good, "an operator secret of 32+ bytes.\n").unwrap();
+    diffver()
+        .args(["scan", "--key-file"])
+        .arg(&good)
+        .arg("--artifact")
+        .arg(&art)
+        .arg(sample("clean.diff"))
+        .assert()
+        .code(0);
+    for (name, content) in [
+        ("newline", "\n"),
+        ("crlf", "\r\n"),
+        ("empty", ""),
+        ("short", "secret\n"),
+    ] {
+        let k = dir.path().join(name);
+        std::fs::write(&k, content).unwrap();
+        for cmd in [&["verify"][..], &["scan"][..]] {
+            let mut c = diffver();
+            c.args(cmd).arg("--key-file").arg(&k);
+            if cmd[0] == "scan" {
+                c.arg("--artifact")
+                    .arg(dir.path().join("x.json"))
+                    .arg(sample("clean.diff"));
+            } else {
+                c.arg(&art);
+            }
+            let r = c.assert().code(2);
+            let err = String::from_utf8_lossy(&r.get_output().stderr).to_string();
+            assert!(
+                err.contains("empty") || err.contains("at least 32"),
+                "{name} key in {cmd:?}: {err}"
+            );
+        }
+    }
+}
+
+/// Issue 10, defect 4: the ruleset hash depended on the surface and on how a
+/// rule file's path was typed, so CLI and SDK artifacts differed.
+#[test]
+fn rule_files_hash_by_content_not_by_path() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("r")).unwrap();
+    let rules = "schema = \"diffver.rules/v1\"\n[[rule]]\nid = \"t.zzz\"\ntitle = \"T\"\ndescription = \"D\"\ncategory = \"secret\"\nseverity = \"low\"\nkeywords = [\"zzz\"]\nregex = \"zzz[0-9]+\"\n";
+    std::fs::write(dir.path().join("r/x.toml"), rules).unwrap();
+    let mut arts = Vec::new();
+    for (i, path) in ["r/x.toml", "./r//x.toml"].iter().enumerate() {
+        let art = dir.path().join(format!("a{i}.json"));
+        diffver()
+            .current_dir(dir.path())
+            .args([
+                "scan",
+                "--now",
+                NOW,
+                "--scan-id",
+                "s",
+                "--rules",
+                path,
+                "--artifact",
+            ])
+            .arg(&art)
+            .arg(sample("clean.diff"))
+            .assert()
+            .code(0);
+        arts.push(std::fs::read(&art).unwrap());
+    }
+    assert_eq!(
+        arts[0], arts[1],
+        "the same rules typed two ways sign the same bytes"
     );
 }

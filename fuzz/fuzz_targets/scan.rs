@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+use diffver_core::artifact::wire::VerdictV2;
 use diffver_core::artifact::{self, HmacSigner, Keyring, SigningMode};
 use diffver_core::policy::Policy;
 use diffver_core::report;
@@ -18,14 +19,16 @@ fn setup() -> &'static (Ruleset, Policy) {
 
 fuzz_target!(|data: &[u8]| {
     let (rules, policy) = setup();
-    let ctx = ScanContext::new("fuzz", Timestamp(1_790_000_000));
+    let ctx = ScanContext::new("fuzz", Timestamp::from_unix_seconds(1_790_000_000).unwrap()).unwrap();
     let v = evaluate(&Inputs::new(data, rules, policy, &ctx));
-    let _ = report::text(&v, "fuzz");
-    let _ = report::json(&v);
-    let _ = report::sarif(&v);
-    let _ = report::html(&v, data);
-    let _ = report::github_annotations(&v);
+    let w = VerdictV2::from_verdict(&v);
+    let _ = report::check_run(&w);
+    let _ = report::text(&w, "fuzz");
+    let _ = report::json(&w);
+    let _ = report::sarif(&w);
+    let _ = report::html(&w, data);
+    let _ = report::github_annotations(&w);
     let signer = HmacSigner::deterministic(SigningMode::Development).expect("dev signer");
     let env = artifact::sign(&v, &signer).expect("signing never fails with an HMAC key");
-    assert!(artifact::verify(&env, &Keyring::development()).is_ok(), "a fresh artifact verifies");
+    assert!(artifact::verify(&env, &Keyring::development(SigningMode::Development).expect("dev keyring")).is_ok(), "a fresh artifact verifies");
 });

@@ -2,10 +2,29 @@
 //! anything the development key did not sign.
 #![no_main]
 
-use diffver_core::artifact::{self, Keyring};
+use std::sync::OnceLock;
+
+use diffver_core::artifact::{self, Keyring, SigningMode};
+use diffver_core::report;
 use libfuzzer_sys::fuzz_target;
 
+fn rings() -> &'static [Keyring; 2] {
+    static R: OnceLock<[Keyring; 2]> = OnceLock::new();
+    R.get_or_init(|| {
+        [
+            Keyring::development(SigningMode::Development).expect("dev keyring"),
+            Keyring::new().with_key("k", [7u8; 32]).expect("operator keyring"),
+        ]
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
-    let ring = Keyring::development().with_key("k", b"fuzz key".to_vec());
-    let _ = artifact::verify(data, &ring);
+    for ring in rings() {
+        if let Ok(v) = artifact::verify(data, ring) {
+            // Whatever verifies is consistent and renders.
+            assert!(v.verdict.check().is_ok());
+            let _ = report::text(&v.verdict, "fuzz");
+            let _ = report::check_run(&v.verdict);
+        }
+    }
 });

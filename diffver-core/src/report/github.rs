@@ -1,7 +1,6 @@
 //! GitHub Actions workflow commands (`::error file=…,line=…::message`).
 
-use crate::policy::Action;
-use crate::verdict::Verdict;
+use crate::artifact::wire::{ActionV2, Decision, SideV2, VerdictV2};
 
 /// Escapes data for a workflow command message.
 fn data(s: &str) -> String {
@@ -25,36 +24,50 @@ fn neutral(s: &str) -> String {
 }
 
 /// One workflow command per unsuppressed finding: `error` for blocking,
-/// `warning` for warnings.
-pub fn github_annotations(v: &Verdict) -> String {
+/// `warning` for warnings; and an `error` for a scan that could not complete.
+pub fn github_annotations(v: &VerdictV2) -> String {
     let mut out = String::new();
-    for e in v
-        .findings()
+    if v.decision == Decision::Error {
+        let reason = v.error.as_ref().map_or("unknown", |e| e.message.as_str());
+        out.push_str(&format!(
+            "::error title={}::{}\n",
+            property("diffver: the scan could not be completed"),
+            data(&format!(
+                "{reason} ({})",
+                if v.blocks {
+                    "blocks the change"
+                } else {
+                    "fail-open: does not block"
+                }
+            ))
+        ));
+    }
+    for f in v
+        .findings
         .iter()
-        .filter(|e| e.suppression.is_none() && e.action != Action::Off)
+        .filter(|f| f.suppression.is_none() && f.action != ActionV2::Off)
     {
-        let f = &e.finding;
-        let level = if e.is_blocking() { "error" } else { "warning" };
+        let level = if f.blocking { "error" } else { "warning" };
         let mut props = Vec::new();
-        if let Some(p) = &f.location().path {
+        if let Some(p) = &f.path {
             props.push(format!("file={}", property(p)));
-            if f.location().side == crate::finding::Side::New {
-                if let Some(l) = f.location().line {
+            if f.side == SideV2::New {
+                if let Some(l) = f.line {
                     props.push(format!("line={l}"));
                 }
-                if let Some(c) = f.location().column {
+                if let Some(c) = f.column {
                     props.push(format!("col={c}"));
                 }
             }
         }
         props.push(format!(
             "title={}",
-            property(&format!("{} ({})", f.rule_id(), f.severity()))
+            property(&format!("{} ({})", f.rule_id, f.severity.as_str()))
         ));
         out.push_str(&format!(
             "::{level} {}::{}\n",
             props.join(","),
-            data(f.message())
+            data(&f.message)
         ));
     }
     out

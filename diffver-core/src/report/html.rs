@@ -5,9 +5,8 @@
 
 use std::fmt::Write as _;
 
-use crate::policy::Action;
+use crate::artifact::wire::{ActionV2, Category, SuppressionKind, VerdictV2};
 use crate::text::{is_bidi_control, is_deceptive_char};
-use crate::verdict::Verdict;
 
 /// Escapes text for HTML element content and attribute values.
 fn esc(out: &mut String, s: &str) {
@@ -49,84 +48,97 @@ pre{margin:0;white-space:pre-wrap;word-break:break-all}\
 .add{background:#e6ffec}.del{background:#ffebe9}.hit{outline:2px solid #d00}\
 .hidden{background:#ffd33d;color:#000;border-radius:2px;padding:0 1px}";
 
-/// Renders the verdict and the diff it was computed over.
-pub fn html(v: &Verdict, diff: &[u8]) -> String {
+/// Renders the (wire) verdict and the diff it was computed over.
+pub fn html(v: &VerdictV2, diff: &[u8]) -> String {
     let mut o = String::with_capacity(diff.len() * 2 + 4096);
-    let (pid, pver, phash) = v.policy();
+    let (pid, pver, phash) = (&v.policy.id, &v.policy.version, &v.policy.sha256);
     o.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
     o.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n");
     o.push_str("<title>diffver ");
-    esc(&mut o, &v.context().scan_id);
+    esc(&mut o, &v.scan_id);
     o.push_str("</title><style>");
     o.push_str(STYLE);
     o.push_str("</style></head><body>\n<h1>diffver: ");
-    let _ = write!(o, "{}</h1>\n<p>", v.decision().as_str().to_uppercase());
+    let _ = write!(o, "{}</h1>\n<p>", v.decision.as_str().to_uppercase());
     let _ = write!(
         o,
         "{} finding(s), {} blocking, {} suppressed. Policy <code>",
-        v.findings().len(),
-        v.blocking().count(),
-        v.suppressed().count()
+        v.summary.findings, v.summary.blocking, v.summary.suppressed
     );
     esc(&mut o, pid);
     o.push_str("</code> v");
     esc(&mut o, pver);
-    let _ = write!(
-        o,
-        " (<code>{}</code>). Diff sha256 <code>{}</code>. Scanned at ",
-        &phash[..phash.len().min(16)],
-        v.diff().sha256
-    );
-    esc(&mut o, &v.context().now.to_rfc3339());
+    o.push_str(" (<code>");
+    esc(&mut o, &phash.chars().take(16).collect::<String>());
+    o.push_str("</code>). Diff sha256 <code>");
+    esc(&mut o, &v.diff.sha256);
+    o.push_str("</code>. Scanned at ");
+    esc(&mut o, &v.scanned_at);
     o.push_str(".</p>\n");
-    if let Some(e) = v.error() {
+    if let Some(e) = &v.error {
         o.push_str("<p class=\"block\">Error: ");
-        esc(&mut o, e);
+        esc(&mut o, &e.message);
         o.push_str("</p>\n");
     }
     // Diff line (0-based) of each finding, for anchors.
     let line_of = |at: usize| memchr::memchr_iter(b'\n', &diff[..at.min(diff.len())]).count();
     let mut hits = std::collections::BTreeSet::new();
     o.push_str("<h2>Findings</h2>\n<table><tr><th>severity</th><th>action</th><th>rule</th><th>where</th><th>message</th><th>evidence</th></tr>\n");
-    for e in v.findings() {
-        let f = &e.finding;
-        let dl = line_of(f.location().span.start);
+    for f in &v.findings {
+        let dl = line_of(usize::try_from(f.offset).unwrap_or(usize::MAX));
         hits.insert(dl);
-        let class = match (&e.suppression, e.action) {
+        let class = match (&f.suppression, f.action) {
             (Some(_), _) => "muted",
-            (None, Action::Block) => "block",
-            (None, Action::Warn) => "warn",
-            (None, Action::Off) => "muted",
+            (None, ActionV2::Block) => "block",
+            (None, ActionV2::Warn) => "warn",
+            (None, ActionV2::Off) => "muted",
         };
-        let action = match &e.suppression {
-            Some(s) => format!("suppressed ({})", s.kind()),
-            None => e.action.as_str().to_owned(),
+        let action = match &f.suppression {
+            Some(s) => format!(
+                "suppressed ({})",
+                match s.kind {
+                    SuppressionKind::Exception => "exception",
+                    SuppressionKind::Baseline => "baseline",
+                    SuppressionKind::InlineComment => "inline-comment",
+                }
+            ),
+            None => match f.action {
+                ActionV2::Block => "block",
+                ActionV2::Warn => "warn",
+                ActionV2::Off => "off",
+            }
+            .to_owned(),
         };
-        let _ = write!(o, "<tr class=\"{class}\"><td>{}</td><td>", f.severity());
+        let _ = write!(
+            o,
+            "<tr class=\"{class}\"><td>{}</td><td>",
+            f.severity.as_str()
+        );
         esc(&mut o, &action);
         o.push_str("</td><td><code>");
-        esc(&mut o, f.rule_id());
+        esc(&mut o, &f.rule_id);
         let _ = write!(o, "</code></td><td><a href=\"#L{dl}\">");
-        esc(&mut o, f.location().path.as_deref().unwrap_or("(diff)"));
-        if let Some(l) = f.location().line {
+        esc(&mut o, f.path.as_deref().unwrap_or("(diff)"));
+        if let Some(l) = f.line {
             let _ = write!(o, ":{l}");
         }
         o.push_str("</a></td><td>");
-        esc(&mut o, f.message());
+        esc(&mut o, &f.message);
         o.push_str("</td><td><pre>");
-        esc(&mut o, f.evidence().unwrap_or(""));
+        esc(&mut o, f.evidence.as_deref().unwrap_or(""));
         o.push_str("</pre></td></tr>\n");
     }
     o.push_str("</table>\n<h2>Diff</h2>\n<table class=\"diff\">\n");
     // Secrets are redacted in the diff view too: every byte of a secret
     // finding's match after its first four is masked.
     let masked: Vec<(usize, usize)> = v
-        .findings()
+        .findings
         .iter()
-        .filter(|e| e.finding.category() == crate::finding::Category::Secret)
-        .map(|e| {
-            let s = e.finding.location().span;
-            (s.start + 4.min(s.len()), s.end)
+        .filter(|f| f.category == Category::Secret)
+        .map(|f| {
+            let start = usize::try_from(f.offset).unwrap_or(usize::MAX);
+            let len = usize::try_from(f.length).unwrap_or(usize::MAX);
+            (start.saturating_add(4.min(len)), start.saturating_add(len))
         })
         .collect();
     let mut shown = diff.to_vec();

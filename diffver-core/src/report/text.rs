@@ -2,15 +2,22 @@
 
 use std::fmt::Write as _;
 
-use crate::finding::Side;
-use crate::policy::Action;
-use crate::verdict::{Decision, Verdict};
+use crate::artifact::wire::{ActionV2, Decision, SideV2, SuppressionKind, VerdictV2};
 
-/// A human-readable report; no raw control character from the input.
-pub fn text(v: &Verdict, name: &str) -> String {
+fn kind(k: SuppressionKind) -> &'static str {
+    match k {
+        SuppressionKind::Exception => "exception",
+        SuppressionKind::Baseline => "baseline",
+        SuppressionKind::InlineComment => "inline-comment",
+    }
+}
+
+/// A human-readable report of a (wire) verdict; no raw control character
+/// from the input.
+pub fn text(v: &VerdictV2, name: &str) -> String {
     let safe = |s: &str| crate::text::escape_for_display(s.as_bytes());
     let mut out = String::new();
-    let d = v.diff();
+    let d = &v.diff;
     let _ = writeln!(
         out,
         "diffver: {} — {} file(s), +{} -{}",
@@ -19,66 +26,67 @@ pub fn text(v: &Verdict, name: &str) -> String {
         d.added,
         d.removed
     );
-    for e in v.findings() {
-        let f = &e.finding;
-        let loc = f.location();
-        let mut at = loc.path.clone().unwrap_or_else(|| "<diff>".to_owned());
-        if let Some(line) = loc.line {
+    for f in &v.findings {
+        let mut at = f.path.clone().unwrap_or_else(|| "<diff>".to_owned());
+        if let Some(line) = f.line {
             let _ = write!(at, ":{line}");
-            if let Some(col) = loc.column {
+            if let Some(col) = f.column {
                 let _ = write!(at, ":{col}");
             }
         }
-        let side = match loc.side {
-            Side::Old => " (old)",
-            Side::Diff => " (diff line)",
-            Side::New => "",
+        let side = match f.side {
+            SideV2::Old => " (old)",
+            SideV2::Diff => " (diff line)",
+            SideV2::New => "",
         };
-        let status = match (&e.suppression, e.action) {
-            (Some(s), _) => format!("suppressed:{}", s.kind()),
-            (None, Action::Block) => "BLOCK".to_owned(),
-            (None, Action::Warn) => "warn".to_owned(),
-            (None, Action::Off) => "off".to_owned(),
+        let status = match (&f.suppression, f.action) {
+            (Some(s), _) => format!("suppressed:{}", kind(s.kind)),
+            (None, ActionV2::Block) => "BLOCK".to_owned(),
+            (None, ActionV2::Warn) => "warn".to_owned(),
+            (None, ActionV2::Off) => "off".to_owned(),
         };
         let _ = writeln!(
             out,
             "{:>8} {:<14} {} {at}{side}: {}",
-            f.severity(),
+            f.severity.as_str(),
             status,
-            f.rule_id(),
-            f.message()
+            safe(&f.rule_id),
+            safe(&f.message)
         );
-        if let Some(ev) = f.evidence() {
-            let _ = writeln!(out, "         | {ev}");
+        if let Some(ev) = &f.evidence {
+            let _ = writeln!(out, "         | {}", safe(ev));
         }
-        if !f.decoding().is_empty() {
-            let _ = writeln!(out, "         | revealed by: {}", f.decoding().join(" → "));
+        if !f.decoding.is_empty() {
+            let _ = writeln!(
+                out,
+                "         | revealed by: {}",
+                safe(&f.decoding.join(" → "))
+            );
         }
-        if let Some(s) = &e.suppression {
-            let _ = writeln!(out, "         | {}", safe(&s.justification()));
+        if let Some(s) = &f.suppression {
+            let _ = writeln!(out, "         | {}", safe(&s.justification));
         }
     }
-    for x in v.expired_exceptions() {
+    for x in &v.expired_exceptions {
         let _ = writeln!(out, "  expired exception (not applied): {}", safe(x));
     }
-    for img in v.post_images() {
+    for img in &v.post_images {
         let _ = writeln!(
             out,
             "  verified {} blob {} sha256 {}",
-            img.path.display(),
-            img.blob_id,
-            img.sha256
+            safe(&img.path),
+            safe(&img.blob_id),
+            safe(&img.sha256)
         );
     }
-    let (pid, _, phash) = v.policy();
-    let blocking = v.blocking().count();
-    let verdict = match v.decision() {
+    let phash = &v.policy.sha256;
+    let verdict = match v.decision {
         Decision::Pass => "PASS".to_owned(),
         Decision::Fail => "FAIL".to_owned(),
         Decision::Error => format!(
             "ERROR ({}; {})",
-            safe(v.error().unwrap_or("unknown")),
-            if v.blocks() {
+            safe(v.error.as_ref().map_or("unknown", |e| e.message.as_str())),
+            if v.blocks {
                 "fail-closed: blocks"
             } else {
                 "fail-open: does not block"
@@ -87,11 +95,12 @@ pub fn text(v: &Verdict, name: &str) -> String {
     };
     let _ = writeln!(
         out,
-        "{verdict}: {} finding(s), {blocking} blocking, {} suppressed — policy {} ({})",
-        v.findings().len(),
-        v.suppressed().count(),
-        safe(pid),
-        &phash[..phash.len().min(12)]
+        "{verdict}: {} finding(s), {} blocking, {} suppressed — policy {} ({})",
+        v.summary.findings,
+        v.summary.blocking,
+        v.summary.suppressed,
+        safe(&v.policy.id),
+        safe(&phash.chars().take(12).collect::<String>())
     );
     out
 }

@@ -135,9 +135,9 @@ impl RulesetBuilder {
         let hash = {
             use sha2::{Digest, Sha256};
             let mut h = Sha256::new();
-            for (name, src) in &self.sources {
-                h.update((name.len() as u64).to_le_bytes());
-                h.update(name.as_bytes());
+            // Contents only, in load order: a source's name is how a surface
+            // or a user happened to refer to it, and must not change the hash.
+            for (_, src) in &self.sources {
                 h.update((src.len() as u64).to_le_bytes());
                 h.update(src.as_bytes());
             }
@@ -304,8 +304,9 @@ impl Ruleset {
         self.rules.iter().map(|r| RuleInfo { rule: r })
     }
 
-    /// SHA-256 (hex) of the rule sources, in load order: which rules a
-    /// result was produced with.
+    /// SHA-256 (hex) of the rule sources' contents (each prefixed with its
+    /// length as a little-endian u64), in load order: which rules a result
+    /// was produced with. Source names do not enter it.
     pub fn hash(&self) -> &str {
         &self.hash
     }

@@ -15,8 +15,9 @@ as the Rust crate and the ``diffver`` CLI.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from . import _native
 from ._errors import (
@@ -63,6 +64,7 @@ __all__ = [
     "ScanResult",
     "SignatureError",
     "Signer",
+    "Verified",
     "parse",
     "scan",
     "sign",
@@ -110,9 +112,45 @@ def sign(result: ScanResult, signer: Signer) -> bytes:
     return result.sign(signer)
 
 
-def verify(envelope: bytes, keys: Keyring) -> Dict[str, Any]:
-    """Verify a signed verdict and return its predicate. Raises SignatureError."""
+@dataclass(frozen=True)
+class Verified:
+    """A verified artifact: the signed verdict and who signed it.
+
+    ``mode`` is ``"development"`` when the published development key verified
+    it (integrity in transit only, not origin) and ``"operator"`` otherwise.
+    """
+
+    verdict: Dict[str, Any]
+    key_id: str
+    mode: str
+    algorithm: str
+    subject_sha256: str
+    ignored_keyids: List[str]
+
+    @property
+    def decision(self) -> str:
+        """``pass``, ``fail`` or ``error``."""
+        value: str = self.verdict["decision"]
+        return value
+
+
+def verify(envelope: bytes, keys: Keyring, *, diff: Optional[bytes] = None) -> Verified:
+    """Verify a signed verdict; with ``diff``, also that it is about that diff.
+
+    Raises SignatureError (``kind`` says which check failed).
+    """
     if not isinstance(envelope, (bytes, bytearray)):
         raise TypeError(f"envelope must be bytes, not {type(envelope).__name__}")
-    verdict: Dict[str, Any] = json.loads(_native.verify_json(bytes(envelope), keys))
-    return verdict
+    if diff is not None and not isinstance(diff, (bytes, bytearray)):
+        raise TypeError(f"diff must be bytes, not {type(diff).__name__}")
+    out: Dict[str, Any] = json.loads(
+        _native.verify_json(bytes(envelope), keys, None if diff is None else bytes(diff))
+    )
+    return Verified(
+        verdict=out["verdict"],
+        key_id=out["key_id"],
+        mode=out["mode"],
+        algorithm=out["algorithm"],
+        subject_sha256=out["subject_sha256"],
+        ignored_keyids=list(out["ignored_keyids"]),
+    )
