@@ -286,7 +286,7 @@ impl Finding {
 
 /// A finding under construction.
 #[derive(Debug, Clone)]
-pub struct FindingBuilder {
+pub(crate) struct FindingBuilder {
     rule: RuleRef,
     severity: Severity,
     decoding: Vec<&'static str>,
@@ -338,7 +338,11 @@ const EVIDENCE_BYTES: usize = 160;
 
 impl FindingBuilder {
     /// Starts a finding for `rule` at a span of the diff with no file or line.
-    pub fn new(rule: impl Into<RuleRef>, span: Span, message: impl Into<String>) -> FindingBuilder {
+    pub(crate) fn new(
+        rule: impl Into<RuleRef>,
+        span: Span,
+        message: impl Into<String>,
+    ) -> FindingBuilder {
         let rule = rule.into();
         FindingBuilder {
             severity: rule.severity,
@@ -364,7 +368,7 @@ impl FindingBuilder {
     /// Display paths longer than 1 KiB are shortened (with a hash of the
     /// whole path, so distinct paths stay distinct): a diff cannot make
     /// every finding carry a megabyte of name.
-    pub fn path(mut self, path: Option<&PatchPath>) -> FindingBuilder {
+    pub(crate) fn path(mut self, path: Option<&PatchPath>) -> FindingBuilder {
         self.location.raw_path =
             path.and_then(|p| std::str::from_utf8(p.as_bytes()).ok().map(str::to_owned));
         self.location.path = path.map(|p| {
@@ -384,7 +388,7 @@ impl FindingBuilder {
 
     /// Points the finding at a hunk line (by its new line number when it has one),
     /// and at `col_byte` bytes into the line's content when given.
-    pub fn at_line(
+    pub(crate) fn at_line(
         mut self,
         diff: &Diff<'_>,
         line: &Line,
@@ -417,7 +421,7 @@ impl FindingBuilder {
     ///
     /// The line number is resolved when the findings are sealed by [`finish`],
     /// in one pass over the input for all findings.
-    pub fn at_diff_line(mut self, span: Span) -> FindingBuilder {
+    pub(crate) fn at_diff_line(mut self, span: Span) -> FindingBuilder {
         self.location.side = Side::Diff;
         self.location.line = None;
         self.location.span = span;
@@ -425,47 +429,42 @@ impl FindingBuilder {
     }
 
     /// Replaces the message.
-    pub fn message(mut self, message: impl Into<String>) -> FindingBuilder {
+    pub(crate) fn message(mut self, message: impl Into<String>) -> FindingBuilder {
         self.message = message.into();
         self
     }
 
     /// Records the decodings that revealed the match, outermost first.
-    pub fn decoding(mut self, chain: &[&'static str]) -> FindingBuilder {
+    pub(crate) fn decoding(mut self, chain: &[&'static str]) -> FindingBuilder {
         self.decoding = chain.to_vec();
         self
     }
 
     /// Overrides where the finding points in the input (keeps line and column).
-    pub fn span(mut self, span: Span) -> FindingBuilder {
+    pub(crate) fn span(mut self, span: Span) -> FindingBuilder {
         self.location.span = span;
         self
     }
 
     /// Attaches evidence that is already safe to show (escaped and redacted).
-    pub fn safe_evidence(mut self, text: String) -> FindingBuilder {
+    pub(crate) fn safe_evidence(mut self, text: String) -> FindingBuilder {
         self.evidence = Some(text);
         self
     }
 
     /// The severity currently set.
-    pub fn current_severity(&self) -> Severity {
+    pub(crate) fn current_severity(&self) -> Severity {
         self.severity
     }
 
-    /// The category of the rule.
-    pub fn category(&self) -> Category {
-        self.rule.category
-    }
-
     /// Raises or lowers the severity from the rule's default.
-    pub fn severity(mut self, s: Severity) -> FindingBuilder {
+    pub(crate) fn severity(mut self, s: Severity) -> FindingBuilder {
         self.severity = s;
         self
     }
 
     /// Attaches an excerpt of the input; it is escaped and truncated here.
-    pub fn evidence(mut self, raw: &[u8]) -> FindingBuilder {
+    pub(crate) fn evidence(mut self, raw: &[u8]) -> FindingBuilder {
         let cut = &raw[..raw.len().min(EVIDENCE_BYTES)];
         let mut s = crate::text::escape_for_display(cut);
         if cut.len() < raw.len() {
@@ -477,7 +476,7 @@ impl FindingBuilder {
 
     /// Sets the content that identifies this finding for its fingerprint
     /// (what is wrong, never where it is).
-    pub fn key(mut self, key: impl AsRef<[u8]>) -> FindingBuilder {
+    pub(crate) fn key(mut self, key: impl AsRef<[u8]>) -> FindingBuilder {
         self.key = key.as_ref().to_vec();
         self
     }
@@ -501,7 +500,7 @@ fn resolve_diff_lines(input: &[u8], drafts: &mut [FindingBuilder]) {
 
 /// Seals findings: resolves diff line numbers, sorts the findings into their
 /// total order and computes fingerprints.
-pub fn finish(diff: &Diff<'_>, mut drafts: Vec<FindingBuilder>) -> Vec<Finding> {
+pub(crate) fn finish(diff: &Diff<'_>, mut drafts: Vec<FindingBuilder>) -> Vec<Finding> {
     resolve_diff_lines(diff.input(), &mut drafts);
     drafts.sort_by(|a, b| {
         (&a.location.path, a.location.span, &a.rule.id, &a.message).cmp(&(

@@ -32,6 +32,26 @@ pub fn is_deceptive_char(c: char) -> bool {
     )
 }
 
+/// Whether a character must not reach a person raw: a control character
+/// (`Cc`), a format character (`Cf`: bidi controls, zero-width characters,
+/// tag characters, …), a line or paragraph separator (`Zl`, `Zp`: U+2028 and
+/// U+2029 break lines in many viewers), or one of the other invisible
+/// characters of [`is_deceptive_char`] (variation selectors, fillers).
+///
+/// The general categories come from the Unicode Character Database (the
+/// `unicode-properties` crate), so new format characters are covered when
+/// the data is updated, without a hand-kept list.
+pub fn is_display_hazard(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+    matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    ) || is_deceptive_char(c)
+}
+
 /// Whether a character is a bidirectional formatting control.
 pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
@@ -61,8 +81,8 @@ pub fn is_printable_text(s: &str) -> bool {
 ///
 /// Valid UTF-8 is kept except for control characters (written `\n`, `\t`,
 /// `\x1b`, `\u{85}`), backslashes (doubled, so the output is unambiguous) and
-/// deceptive characters (written `\u{202e}`). Invalid UTF-8 bytes are written
-/// `\xff`.
+/// every other [display hazard](is_display_hazard) (written `\u{202e}`,
+/// `\u{2028}`). Invalid UTF-8 bytes are written `\xff`.
 pub fn escape_for_display(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
@@ -75,7 +95,7 @@ pub fn escape_for_display(bytes: &[u8]) -> String {
                 c if (c as u32) < 0x20 || c as u32 == 0x7f => {
                     let _ = write!(out, "\\x{:02x}", c as u32);
                 }
-                c if c.is_control() || is_deceptive_char(c) => {
+                c if is_display_hazard(c) => {
                     let _ = write!(out, "\\u{{{:x}}}", c as u32);
                 }
                 c => out.push(c),
@@ -97,5 +117,19 @@ mod tests {
         let s = escape_for_display(b"a\x1b[31mb\xff\r\n\\ \xe2\x80\xae z\xc2\x9b");
         assert_eq!(s, "a\\x1b[31mb\\xff\\r\\n\\\\ \\u{202e} z\\u{9b}");
         assert!(!s.chars().any(|c| c.is_control()));
+    }
+
+    #[test]
+    fn separators_and_format_characters_are_escaped() {
+        let s = escape_for_display("a\u{2028}b\u{2029}c\u{600}d\u{110BD}e\u{E0041}".as_bytes());
+        assert_eq!(s, "a\\u{2028}b\\u{2029}c\\u{600}d\\u{110bd}e\\u{e0041}");
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let shown = escape_for_display(c.to_string().as_bytes());
+            assert!(
+                !shown.chars().any(is_display_hazard),
+                "U+{:04X} reaches the display raw",
+                c as u32
+            );
+        }
     }
 }

@@ -53,7 +53,7 @@ fn scan_regressions() {
         let _ = (
             report::json(&w),
             report::sarif(&w),
-            report::html(&w, &data),
+            report::html(&w, &data, &rules.secret_spans(&data)),
             report::github_annotations(&w),
         );
         let env = artifact::sign(

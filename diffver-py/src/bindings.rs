@@ -474,6 +474,7 @@ struct PyScanResult {
     verdict: Verdict,
     diff: Arc<Vec<u8>>,
     artifact: Option<Vec<u8>>,
+    rules: Arc<Ruleset>,
 }
 
 #[pymethods]
@@ -558,7 +559,11 @@ impl PyScanResult {
     }
 
     fn to_html(&self) -> String {
-        report::html(&VerdictV2::from_verdict(&self.verdict), &self.diff)
+        report::html(
+            &VerdictV2::from_verdict(&self.verdict),
+            &self.diff,
+            &self.rules.secret_spans(&self.diff),
+        )
     }
 
     #[pyo3(signature = (name = "diff"))]
@@ -610,6 +615,7 @@ fn scan(
     // Empty: the core derives `sha256-<prefix>` from the diff's digest.
     let scan_id = scan_id.unwrap_or_default();
     let input = bytes.clone();
+    let kept_rules = rules.clone();
     let (verdict, artifact) = py
         .detach(move || {
             let ctx = match ScanContext::new(scan_id, now) {
@@ -636,6 +642,7 @@ fn scan(
         verdict,
         diff: bytes,
         artifact,
+        rules: kept_rules,
     })
 }
 

@@ -217,7 +217,7 @@ pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
         Format::Text => report::text(&wire, &name),
         Format::Json => report::json(&wire),
         Format::Sarif => report::sarif(&wire),
-        Format::Html => report::html(&wire, &bytes),
+        Format::Html => report::html(&wire, &bytes, &rules.secret_spans(&bytes)),
         Format::Github => report::github_annotations(&wire),
     };
     write_out(a.output.as_deref(), rendered.as_bytes())?;

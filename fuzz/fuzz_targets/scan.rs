@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = report::text(&w, "fuzz");
     let _ = report::json(&w);
     let _ = report::sarif(&w);
-    let _ = report::html(&w, data);
+    let _ = report::html(&w, data, &rules.secret_spans(data));
     let _ = report::github_annotations(&w);
     let signer = HmacSigner::deterministic(SigningMode::Development).expect("dev signer");
     let env = artifact::sign(&v, &signer).expect("signing never fails with an HMAC key");

@@ -461,6 +461,10 @@ pub struct Line {
     pub(crate) flags: u8,
 }
 
+// Architecture invariant: a `Line` is 24 bytes whatever its content (it
+// points into the input); a field added here must not grow every line.
+const _: () = assert!(std::mem::size_of::<Line>() == 24);
+
 impl Line {
     pub(crate) const NO_NEWLINE: u8 = 1;
     pub(crate) const EMPTY_CONTEXT: u8 = 2;

@@ -96,7 +96,7 @@ fn md(s: &str) -> String {
                 out.push(c);
             }
             '\n' | '\r' => out.push(' '),
-            c if c.is_control() => {}
+            c if crate::text::is_display_hazard(c) => {}
             c => out.push(c),
         }
     }

@@ -19,7 +19,7 @@ fn property(s: &str) -> String {
 /// terminal or the runner could act on.
 fn neutral(s: &str) -> String {
     s.chars()
-        .filter(|c| !c.is_control() && !crate::text::is_deceptive_char(*c))
+        .filter(|c| !crate::text::is_display_hazard(*c))
         .collect()
 }
 

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::artifact::wire::{ActionV2, Category, SuppressionKind, VerdictV2};
-use crate::text::{is_bidi_control, is_deceptive_char};
+use crate::text::{is_bidi_control, is_display_hazard};
 
 /// Escapes text for HTML element content and attribute values.
 fn esc(out: &mut String, s: &str) {
@@ -23,7 +23,7 @@ fn push_char(out: &mut String, c: char) {
         '"' => out.push_str("&quot;"),
         '\'' => out.push_str("&#39;"),
         '\t' => out.push('\t'),
-        c if c.is_control() || is_deceptive_char(c) || is_bidi_control(c) => {
+        c if is_display_hazard(c) || is_bidi_control(c) => {
             let _ = write!(out, "<span class=\"hidden\">⟨U+{:04X}⟩</span>", c as u32);
         }
         c => out.push(c),
@@ -49,7 +49,13 @@ pre{margin:0;white-space:pre-wrap;word-break:break-all}\
 .hidden{background:#ffd33d;color:#000;border-radius:2px;padding:0 1px}";
 
 /// Renders the (wire) verdict and the diff it was computed over.
-pub fn html(v: &VerdictV2, diff: &[u8]) -> String {
+///
+/// Secrets are masked in the diff view (every byte after a secret's first
+/// four): those of the verdict's secret findings, and `secrets` — pass
+/// [`Ruleset::secret_spans`](crate::rules::Ruleset::secret_spans) of the
+/// diff, which also finds them on removed and context lines that the
+/// findings do not cover.
+pub fn html(v: &VerdictV2, diff: &[u8], secrets: &[std::ops::Range<usize>]) -> String {
     let mut o = String::with_capacity(diff.len() * 2 + 4096);
     let (pid, pver, phash) = (&v.policy.id, &v.policy.version, &v.policy.sha256);
     o.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
@@ -141,6 +147,11 @@ pub fn html(v: &VerdictV2, diff: &[u8]) -> String {
             (start.saturating_add(4.min(len)), start.saturating_add(len))
         })
         .collect();
+    let masked = masked.into_iter().chain(
+        secrets
+            .iter()
+            .map(|r| (r.start.saturating_add(4.min(r.len())), r.end)),
+    );
     let mut shown = diff.to_vec();
     for (a, b) in masked {
         if let Some(bytes) = shown.get_mut(a..b.min(diff.len())) {

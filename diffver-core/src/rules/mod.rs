@@ -17,6 +17,7 @@ mod decode;
 mod detectors;
 mod engine;
 mod normalize;
+mod redact;
 mod rule;
 mod schema;
 
