@@ -28,9 +28,12 @@ case "$target" in
     printf '{"schema":"diffver.baseline/v1","findings":[{"fingerprint":"ab","rule":"x.y"}]}' > "$corpus/baseline.json"
     ;;
   verify_artifact)
+    cp ../tests/vectors/*.dsse.json ../tests/vectors/forged/*.dsse.json "$corpus"/
     bin="${DIFFVER_BIN:-${CARGO_TARGET_DIR:-../target}/debug/diffver}"
     if [ -x "$bin" ]; then
       "$bin" scan --now 2026-01-01T00:00:00Z --artifact "$corpus/a.json" ../examples/diffs/suspicious-pr.diff >/dev/null || true
+      printf 'a fuzzing key of at least 32 bytes\n' > "$corpus/../op.key"
+      "$bin" scan --now 2026-01-01T00:00:00Z --key-id op --key-file "$corpus/../op.key" --artifact "$corpus/op.json" ../examples/diffs/suspicious-pr.diff >/dev/null || true
       "$bin" scan --now 2026-01-01T00:00:00Z --artifact "$corpus/b.json" ../examples/diffs/clean.diff >/dev/null || true
     fi
     ;;

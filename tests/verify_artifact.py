@@ -1,24 +1,19 @@
 #!/usr/bin/env python3
 """Independent verifier for diffver signed verdict artifacts (wire format v2).
 
-Written from docs/artifact.md alone, using only the standard library and
-`rfc8785` (pip), to check that the specification is complete and that
-`diffver verify` accepts exactly what it says. It checks, in the order of the
-specification: the envelope is canonical JSON (RFC 8785) of a DSSE envelope
-with the in-toto payload type; the signatures over the DSSE PAE bytes (HMAC-
-SHA256, or ECDSA P-256 with SHA-256 and DER signatures, verified here in pure
-Python) under the multi-signature rule; the payload is canonical JSON of an
-in-toto Statement v1 with a `https://diffver.dev/verdict/v2` predicate whose
-every field has the right type and whose parts agree; the predicate's signer
-is a key that verified; and, with --diff, the subject digest is the diff's.
+Written from docs/artifact.md alone, with the standard library and `rfc8785`
+(pip): canonical envelope and payload (RFC 8785), DSSE PAE, HMAC-SHA256 and
+ECDSA P-256 signatures (verified here in pure Python), the multi-signature
+rule, the in-toto Statement, every field's type, the consistency checks, the
+signer block against the key that verified, and, with --diff, the subject.
 
     python3 tests/verify_artifact.py [--key-file F --key-id ID |
         --public-key-file PEM --key-id ID | --allow-development-key]
-        [--diff FILE] [--schema docs/verdict-v2.schema.json]
-        [--expect-invalid] ARTIFACT...
+        [--diff FILE] [--schema docs/verdict-v2.schema.json] [--expect-invalid] ARTIFACT...
 
-Exit 0 if every artifact verifies (with --expect-invalid: if every one is
-rejected), 1 otherwise, 2 on a usage or key error. One line per artifact.
+Prints one line per artifact. Exit 0 if every artifact verifies (with
+--expect-invalid: if every one is rejected), 1 otherwise, 2 on a usage or key
+error. --schema also validates the predicate when `jsonschema` is importable.
 """
 
 from __future__ import annotations
@@ -48,7 +43,12 @@ KEY_ID = re.compile(r"[\x21-\x7e]{1,256}")
 
 
 class Invalid(Exception):
-    """The artifact is rejected; the message says why."""
+    """The artifact is rejected (or, before any artifact is read, a key); the message says why."""
+
+
+def need(ok: bool, why: str) -> None:
+    if not ok:
+        raise Invalid(why)
 
 
 # --- ECDSA P-256 (FIPS 186-4 / SEC 1), affine coordinates ---------------------
@@ -87,38 +87,32 @@ def ec_mul(k: int, pt: Point) -> Point:
 
 def der_take(data: bytes, tag: int) -> tuple[bytes, bytes]:
     """One DER TLV with `tag` (definite, minimal length): (contents, rest)."""
-    if len(data) < 2 or data[0] != tag:
-        raise Invalid(f"DER: expected tag 0x{tag:02x}")
+    need(len(data) >= 2 and data[0] == tag, f"DER: expected tag 0x{tag:02x}")
     n, i = data[1], 2
     if n & 0x80:
         k = n & 0x7F
-        if not 1 <= k <= 2 or len(data) < 2 + k:
-            raise Invalid("DER: bad length")
+        need(1 <= k <= 2 and len(data) >= 2 + k, "DER: bad length")
         n, i = int.from_bytes(data[2:2 + k], "big"), 2 + k
-        if n < 0x80 or (k == 2 and n < 0x100):
-            raise Invalid("DER: length not minimal")
-    if len(data) < i + n:
-        raise Invalid("DER: truncated")
+        need(n >= 0x80 and (k == 1 or n >= 0x100), "DER: length not minimal")
+    need(len(data) >= i + n, "DER: truncated")
     return data[i:i + n], data[i + n:]
 
 
 def der_uint(data: bytes) -> tuple[int, bytes]:
     body, rest = der_take(data, 0x02)
-    if not body or body[0] & 0x80 or (len(body) > 1 and body[0] == 0 and not body[1] & 0x80):
-        raise Invalid("DER: integer negative or not minimal")
+    need(body != b"" and body[0] < 0x80 and not (body[:1] == b"\0" and len(body) > 1 and body[1] < 0x80),
+         "DER: integer negative or not minimal")
     return int.from_bytes(body, "big"), rest
 
 
 def p256_public_key(pem: str) -> tuple[int, int]:
     """The point of a PEM SubjectPublicKeyInfo holding a P-256 key (SEC 1 point)."""
     m = re.search(r"-----BEGIN PUBLIC KEY-----(.*?)-----END PUBLIC KEY-----", pem, re.S)
-    if not m:
-        raise Invalid("no PEM PUBLIC KEY block")
-    spki, rest = der_take(base64.b64decode("".join(m.group(1).split()), validate=True), 0x30)
+    need(m is not None, "no PEM PUBLIC KEY block")
+    spki, rest = der_take(base64.b64decode("".join(m.group(1).split() if m else []), validate=True), 0x30)
     alg, bits = der_take(spki, 0x30)
     bits, tail = der_take(bits, 0x03)
-    if rest or tail or alg != EC_P256_ALG:
-        raise Invalid("not an EC P-256 SubjectPublicKeyInfo")
+    need(not rest and not tail and alg == EC_P256_ALG, "not an EC P-256 SubjectPublicKeyInfo")
     x = int.from_bytes(bits[2:34], "big")
     if len(bits) == 34 and bits[:2] in (b"\x00\x02", b"\x00\x03"):  # compressed: y from x
         y = pow((x**3 - 3 * x + B) % P, (P + 1) // 4, P)  # a square root, as P = 3 (mod 4)
@@ -127,8 +121,7 @@ def p256_public_key(pem: str) -> tuple[int, int]:
         y = int.from_bytes(bits[34:], "big")
     else:
         raise Invalid("not a SEC 1 P-256 point")
-    if not (x < P and y < P and (y * y - x**3 + 3 * x - B) % P == 0):
-        raise Invalid("the public key is not a point on P-256")
+    need(x < P and y < P and (y * y - x**3 + 3 * x - B) % P == 0, "the public key is not a point on P-256")
     return x, y
 
 
@@ -162,8 +155,8 @@ def hmac_key(key_id: str, key: bytes, mode: str) -> Key:
 
 
 def operator_key_id(key_id: str) -> str:
-    if not KEY_ID.fullmatch(key_id) or key_id == DEV_KEY_ID:
-        raise ValueError(f"key id {key_id!r}: 1-256 printable ASCII, not {DEV_KEY_ID!r}")
+    need(bool(KEY_ID.fullmatch(key_id)) and key_id != DEV_KEY_ID,
+         f"key id {key_id!r}: 1-256 printable ASCII, not {DEV_KEY_ID!r}")
     return key_id
 
 
@@ -178,9 +171,8 @@ def b64decode(what: str, s: str) -> bytes:
     body = s.rstrip("=")
     pad = len(s) - len(body)
     for alt in ("+/", "-_"):
-        if not re.fullmatch("[A-Za-z0-9%s]*" % re.escape(alt), body) or len(body) % 4 == 1:
-            continue
-        if pad and pad != -len(body) % 4:
+        if not re.fullmatch("[A-Za-z0-9%s]*" % re.escape(alt), body) or len(body) % 4 == 1 \
+                or (pad and pad != -len(body) % 4):
             continue
         raw = base64.b64decode(body + "=" * (-len(body) % 4), altchars=alt.encode())
         if base64.b64encode(raw, altchars=alt.encode()).decode().rstrip("=") == body:
@@ -194,169 +186,142 @@ def canonical_json(what: str, data: bytes) -> Any:
         same = rfc8785.dumps(value) == data
     except Exception as e:  # not UTF-8, not JSON, or outside RFC 8785's domain
         raise Invalid(f"{what} is not JSON: {e}") from None
-    if not same:
-        raise Invalid(f"{what} is not in canonical JSON form (RFC 8785)")
+    need(same, f"{what} is not in canonical JSON form (RFC 8785)")
     return value
 
 
 # --- shapes (the typed wire structs) ---------------------------------------------
-Check = Callable[[Any, str], None]
+class Opt(NamedTuple):
+    """A nullable field."""
+    inner: Any
 
 
-def typ(t: type, hi: int = 2**64 - 1) -> Check:
-    def c(v: Any, at: str) -> None:  # exact types: a bool is not an int here
-        if type(v) is not t or (isinstance(v, int) and not 0 <= v <= hi):
-            raise Invalid(f"{at}: {json.dumps(v)[:40]} is not a {t.__name__}" + (f" in 0..{hi}" if t is int else ""))
-    return c
+U32, U64 = "u32", "u64"
 
 
-def enum(*values: str) -> Check:
-    def c(v: Any, at: str) -> None:
-        if v not in values or type(v) is not str:
-            raise Invalid(f"{at}: {json.dumps(v)[:40]} is not one of {values}")
-    return c
-
-
-def opt(inner: Check) -> Check:
-    return lambda v, at: None if v is None else inner(v, at)
-
-
-def str_map(v: Any, at: str) -> None:
-    typ(dict)(v, at)
-    for k, x in v.items():
-        typ(str)(x, f"{at}.{k}")
-
-
-def seq(inner: Check) -> Check:
-    def c(v: Any, at: str) -> None:
-        typ(list)(v, at)
+def shape(spec: Any, v: Any, at: str) -> None:
+    """`v` against a shape: str/bool, U32/U64, a tuple of allowed strings, [item],
+    {field: shape} (exactly those fields; "*" for any key), or Opt(shape)."""
+    if isinstance(spec, Opt):
+        if v is not None:
+            shape(spec.inner, v, at)
+    elif isinstance(spec, tuple):
+        need(type(v) is str and v in spec, f"{at}: {json.dumps(v)[:40]} is not one of {spec}")
+    elif isinstance(spec, list):
+        need(type(v) is list, f"{at}: not an array")
         for i, x in enumerate(v):
-            inner(x, f"{at}[{i}]")
-    return c
+            shape(spec[0], x, f"{at}[{i}]")
+    elif isinstance(spec, dict):
+        need(type(v) is dict and ("*" in spec or set(v) == set(spec)),
+             f"{at}: expected an object with exactly {sorted(spec)}")
+        for k, x in v.items():
+            shape(spec.get(k, spec.get("*")), x, f"{at}.{k}")
+    elif spec in (U32, U64):  # exact types: a bool is not an integer here
+        hi = 2**32 - 1 if spec == U32 else 2**64 - 1
+        need(type(v) is int and 0 <= v <= hi, f"{at}: {json.dumps(v)[:40]} is not an integer in 0..{hi}")
+    else:
+        need(type(v) is spec, f"{at}: {json.dumps(v)[:40]} is not a {spec.__name__}")
 
 
-def obj(**fields: Check) -> Check:
-    def c(v: Any, at: str) -> None:
-        if type(v) is not dict or set(v) != set(fields):
-            raise Invalid(f"{at}: expected an object with exactly {sorted(fields)}")
-        for k, f in fields.items():
-            f(v[k], f"{at}.{k}")
-    return c
+ENVELOPE = {"payload": str, "payloadType": str, "signatures": [{"keyid": str, "sig": str}]}
+FINDING = {
+    "rule_id": str, "title": str, "confidence": ("low", "medium", "high"),
+    "category": ("integrity", "path-safety", "mode-hazard", "opaque-content", "terminal-escape", "apply",
+                 "prompt-injection", "hidden-unicode", "secret", "ci-injection", "code-exec"),
+    "severity": ("info", "low", "medium", "high", "critical"), "action": ("block", "warn", "off"),
+    "blocking": bool, "suppression": Opt({"kind": ("exception", "baseline", "inline-comment"), "justification": str}),
+    "path": Opt(str), "raw_path": Opt(str), "side": ("new", "old", "diff"), "line": Opt(U32), "column": Opt(U32),
+    "byte_column": Opt(U32), "offset": U64, "length": U64, "message": str, "evidence": Opt(str),
+    "decoding": [str], "fingerprint": str}
+PREDICATE = {
+    "schema": str, "scan_id": str, "scanned_at": str, "decision": ("pass", "fail", "error"), "blocks": bool,
+    "error": Opt({"kind": ("input", "internal"), "message": str}),
+    "signer": Opt({"key_id": str, "mode": ("development", "operator"),
+                   "algorithm": ("hmac-sha256", "ecdsa-p256-sha256")}),
+    "tool": {"name": str, "version": str}, "policy": {"id": str, "version": str, "sha256": str},
+    "ruleset": {"sha256": str, "rules": U64},
+    "diff": {"sha256": str, "bytes": U64, "files": U64, "added": U64, "removed": U64},
+    "summary": {"findings": U64, "blocking": U64, "warnings": U64, "suppressed": U64, "off": U64},
+    "findings": [FINDING], "expired_exceptions": [str],
+    "post_images": [{"path": str, "blob_id": str, "sha256": str, "size": U64}]}
+STATEMENT = {"_type": str, "subject": [{"name": str, "digest": {"*": str}}], "predicateType": str,
+             "predicate": PREDICATE}
 
 
-STR, U64, U32, BOOL = typ(str), typ(int), typ(int, 2**32 - 1), typ(bool)
-ENVELOPE = obj(payload=STR, payloadType=STR, signatures=seq(obj(keyid=STR, sig=STR)))
-FINDING = obj(
-    rule_id=STR, title=STR, confidence=enum("low", "medium", "high"),
-    category=enum("integrity", "path-safety", "mode-hazard", "opaque-content", "terminal-escape",
-                  "apply", "prompt-injection", "hidden-unicode", "secret", "ci-injection", "code-exec"),
-    severity=enum("info", "low", "medium", "high", "critical"), action=enum("block", "warn", "off"),
-    blocking=BOOL, suppression=opt(obj(kind=enum("exception", "baseline", "inline-comment"),
-                                       justification=STR)),
-    path=opt(STR), raw_path=opt(STR), side=enum("new", "old", "diff"), line=opt(U32),
-    column=opt(U32), byte_column=opt(U32), offset=U64, length=U64, message=STR,
-    evidence=opt(STR), decoding=seq(STR), fingerprint=STR)
-PREDICATE = obj(
-    schema=STR, scan_id=STR, scanned_at=STR, decision=enum("pass", "fail", "error"), blocks=BOOL,
-    error=opt(obj(kind=enum("input", "internal"), message=STR)),
-    signer=opt(obj(key_id=STR, mode=enum("development", "operator"),
-                   algorithm=enum("hmac-sha256", "ecdsa-p256-sha256"))),
-    tool=obj(name=STR, version=STR), policy=obj(id=STR, version=STR, sha256=STR),
-    ruleset=obj(sha256=STR, rules=U64), diff=obj(sha256=STR, bytes=U64, files=U64, added=U64, removed=U64),
-    summary=obj(findings=U64, blocking=U64, warnings=U64, suppressed=U64, off=U64),
-    findings=seq(FINDING), expired_exceptions=seq(STR),
-    post_images=seq(obj(path=STR, blob_id=STR, sha256=STR, size=U64)))
-
-STATEMENT = obj(_type=STR, subject=seq(obj(name=STR, digest=str_map)), predicateType=STR, predicate=PREDICATE)
-
-
-def check_time(t: str) -> None:
+def check_time(t: str) -> None:  # parsed by hand: datetime has no year 0
     m = TIME.fullmatch(t)
-    if not m:
-        raise Invalid(f"scanned_at {t!r} is not YYYY-MM-DDThh:mm:ssZ")
-    y, mo, d, h, mi, s = map(int, m.groups())
-    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
-    days = [31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-    if not (1 <= mo <= 12 and 1 <= d <= days[mo - 1] and h < 24 and mi < 60 and s < 60):
-        raise Invalid(f"scanned_at {t!r} is not a valid UTC time")
+    need(m is not None, f"scanned_at {t!r} is not YYYY-MM-DDThh:mm:ssZ")
+    y, mo, d, h, mi, s = map(int, m.groups() if m else ())
+    feb = 29 if y % 4 == 0 and (y % 100 != 0 or y % 400 == 0) else 28
+    days = [31, feb, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    need(1 <= mo <= 12 and 1 <= d <= days[mo - 1] and h < 24 and mi < 60 and s < 60,
+         f"scanned_at {t!r} is not a valid UTC time")
 
 
 def check_predicate(v: dict[str, Any]) -> None:
     """The consistency checks of the specification, in its order."""
-    if v["schema"] != VERDICT_SCHEMA:
-        raise Invalid(f"schema {v['schema']!r} is not {VERDICT_SCHEMA!r}")
-    if not SCAN_ID.fullmatch(v["scan_id"]):
-        raise Invalid(f"scan id {v['scan_id']!r} is outside the alphabet")
+    need(v["schema"] == VERDICT_SCHEMA, f"schema {v['schema']!r} is not {VERDICT_SCHEMA!r}")
+    need(SCAN_ID.fullmatch(v["scan_id"]) is not None, f"scan id {v['scan_id']!r} is outside the alphabet")
     check_time(v["scanned_at"])
     fs = v["findings"]
     for i, f in enumerate(fs):
-        if f["blocking"] != (f["action"] == "block" and f["suppression"] is None):
-            raise Invalid(f"finding {i} ({f['rule_id']}): blocking disagrees with action/suppression")
+        need(f["blocking"] == (f["action"] == "block" and f["suppression"] is None),
+             f"finding {i} ({f['rule_id']}): blocking disagrees with action/suppression")
+    unsuppressed = [f["action"] for f in fs if f["suppression"] is None]
     want = {"findings": len(fs), "blocking": sum(f["blocking"] for f in fs),
-            "warnings": sum(f["suppression"] is None and f["action"] == "warn" for f in fs),
-            "suppressed": sum(f["suppression"] is not None for f in fs),
-            "off": sum(f["suppression"] is None and f["action"] == "off" for f in fs)}
-    if v["summary"] != want:
-        raise Invalid("the summary does not match the findings")
+            "warnings": unsuppressed.count("warn"), "suppressed": len(fs) - len(unsuppressed),
+            "off": unsuppressed.count("off")}
+    need(v["summary"] == want, "the summary does not match the findings")
     decision, error, blocks, any_blocking = v["decision"], v["error"], v["blocks"], want["blocking"] > 0
-    if decision == "error" and error is None:
-        raise Invalid("decision error without an error")
-    if decision != "error" and error is not None:
-        raise Invalid(f"decision {decision} carries an error")
-    if decision == "pass" and (any_blocking or blocks):
-        raise Invalid("decision pass with blocking findings")
-    if decision == "fail" and not (any_blocking and blocks):
-        raise Invalid("decision fail without blocking findings")
-    if decision == "error" and error["kind"] == "input" and not blocks:
-        raise Invalid("an input error that does not block")
+    need(decision != "error" or error is not None, "decision error without an error")
+    need(decision == "error" or error is None, f"decision {decision} carries an error")
+    need(decision != "pass" or not (any_blocking or blocks), "decision pass with blocking findings")
+    need(decision != "fail" or (any_blocking and blocks), "decision fail without blocking findings")
+    need(error is None or error["kind"] != "input" or blocks, "an input error that does not block")
 
 
 def check_statement(st: Any) -> dict[str, Any]:
-    STATEMENT(st, "statement")
-    if st["_type"] != STATEMENT_TYPE:
-        raise Invalid(f"statement type {st['_type']!r}")
-    if st["predicateType"] != PREDICATE_TYPE:
-        raise Invalid(f"predicate type {st['predicateType']!r} is not {PREDICATE_TYPE!r}")
+    shape(STATEMENT, st, "statement")
+    need(st["_type"] == STATEMENT_TYPE, f"statement type {st['_type']!r}")
+    need(st["predicateType"] == PREDICATE_TYPE,
+         f"predicate type {st['predicateType']!r} is not {PREDICATE_TYPE!r}")
     v: dict[str, Any] = st["predicate"]
     check_predicate(v)
-    if len(st["subject"]) != 1:
-        raise Invalid(f"{len(st['subject'])} subjects; a verdict has exactly one")
+    need(len(st["subject"]) == 1, f"{len(st['subject'])} subjects; a verdict has exactly one")
     subject = st["subject"][0]
-    if subject["digest"] != {"sha256": v["diff"]["sha256"]}:
-        raise Invalid("the subject digest does not match the verdict's diff")
-    if subject["name"] != f"diffs/{v['scan_id']}.patch":
-        raise Invalid(f"the subject name {subject['name']!r} is not diffs/<scan_id>.patch")
-    if v["signer"] is None:
-        raise Invalid("the predicate names no signer")
+    need(subject["digest"] == {"sha256": v["diff"]["sha256"]}, "the subject digest does not match the verdict's diff")
+    need(subject["name"] == f"diffs/{v['scan_id']}.patch",
+         f"the subject name {subject['name']!r} is not diffs/<scan_id>.patch")
+    need(v["signer"] is not None, "the predicate names no signer")
     return v
 
 
-def verify(data: bytes, keys: dict[str, Key]) -> tuple[Key, dict[str, Any]]:
+def verify(data: bytes, keys: dict[str, Key]) -> tuple[Key, dict[str, Any], list[str]]:
+    """Section 8 of the specification: (the key that verified, the verdict, ignored key ids)."""
     env = canonical_json("the envelope", data)
-    ENVELOPE(env, "envelope")
-    if env["payloadType"] != PAYLOAD_TYPE:
-        raise Invalid(f"payload type {env['payloadType']!r} is not {PAYLOAD_TYPE!r}")
+    shape(ENVELOPE, env, "envelope")
+    need(env["payloadType"] == PAYLOAD_TYPE, f"payload type {env['payloadType']!r} is not {PAYLOAD_TYPE!r}")
     payload = b64decode("the payload", env["payload"])
     message = pae(env["payloadType"], payload)
     verified: list[Key] = []
+    ignored: list[str] = []
     for i, s in enumerate(env["signatures"]):
-        if any(t["keyid"] == s["keyid"] for t in env["signatures"][:i]):
-            raise Invalid(f"key id {s['keyid']!r} signs twice")
+        need(all(t["keyid"] != s["keyid"] for t in env["signatures"][:i]), f"key id {s['keyid']!r} signs twice")
         sig = b64decode("a signature", s["sig"])
-        known = keys.get(s["keyid"])
-        if known is not None and not known.verify(message, sig):
-            raise Invalid(f"signature by known key {s['keyid']!r} does not match")
-        hit = [known] if known else [k for k in keys.values() if k.verify(message, sig)][:1]
+        known = keys.get(s["keyid"])  # a known key decides, and its failure rejects
+        need(known is None or known.verify(message, sig), f"signature by known key {s['keyid']!r} does not match")
+        # An empty keyid is tried against every key (in key-id order); an unknown one is ignored.
+        hit = [known] if known else [keys[i] for i in sorted(keys) if not s["keyid"] and keys[i].verify(message, sig)][:1]
         verified += hit
-    if not verified:
-        raise Invalid(f"no signature by a known key (keyids {[s['keyid'] for s in env['signatures']]})")
+        ignored += [] if hit else [s["keyid"]]
+    need(bool(verified), f"no signature by a known key (keyids {[s['keyid'] for s in env['signatures']]})")
     v = check_statement(canonical_json("the payload", payload))
-    signer = v["signer"]
+    claimed = (v["signer"]["key_id"], v["signer"]["mode"], v["signer"]["algorithm"])
     for k in verified:
-        if (k.key_id, k.mode, k.algorithm) == (signer["key_id"], signer["mode"], signer["algorithm"]):
-            return k, v
+        if (k.key_id, k.mode, k.algorithm) == claimed:
+            return k, v, ignored
     k = verified[0]
-    raise Invalid(f"predicate names signer {signer} but it verified with {k.key_id} ({k.mode}, {k.algorithm})")
+    raise Invalid(f"the predicate names signer {claimed} but it verified with {(k.key_id, k.mode, k.algorithm)}")
 
 
 def main() -> int:
@@ -377,8 +342,8 @@ def main() -> int:
         elif a.key_file:
             with open(a.key_file, "rb") as fh:
                 secret = fh.read().rstrip(b"\r\n")
-            if len(secret) < MIN_HMAC_KEY_BYTES or secret == DEV_KEY:
-                raise ValueError(f"HMAC key is {len(secret)} bytes (>= 32 required) or the development key")
+            need(len(secret) >= MIN_HMAC_KEY_BYTES, f"the HMAC key is {len(secret)} bytes; at least 32 are required")
+            need(secret != DEV_KEY, "the published development key cannot be an operator key")
             key = hmac_key(operator_key_id(a.key_id), secret, "operator")
         else:
             with open(a.public_key_file, encoding="ascii") as fh:
@@ -405,15 +370,14 @@ def main() -> int:
     for path in a.artifacts:
         try:
             with open(path, "rb") as fh:
-                k, v = verify(fh.read(), {key.key_id: key})
-            if digest is not None and digest != v["diff"]["sha256"]:
-                raise Invalid(f"the artifact is about diff sha256 {v['diff']['sha256']}, not {digest}")
-            if validator is not None:
-                err = next(iter(validator.iter_errors(v)), None)
-                if err is not None:
-                    raise Invalid(f"schema: {'/'.join(map(str, err.absolute_path))}: {err.message[:200]}")
+                k, v, ignored = verify(fh.read(), {key.key_id: key})
+            need(digest in (None, v["diff"]["sha256"]), f"the artifact is about diff sha256 {v['diff']['sha256']}, not {digest}")
+            for err in list(validator.iter_errors(v))[:1] if validator else []:
+                raise Invalid(f"schema: {'/'.join(map(str, err.absolute_path))}: {err.message[:200]}")
             line = (f"valid: {path}: signed by {k.key_id} ({k.mode}, {k.algorithm}); scan {v['scan_id']} "
-                    f"decided {v['decision']}; diff sha256 {v['diff']['sha256']}")
+                    f"decided {v['decision']}; diff sha256 {v['diff']['sha256']}"
+                    + (f"; ignored signatures by {ignored}" if ignored else "")
+                    + ("; DEVELOPMENT key: proves integrity, not origin" if k.mode == "development" else ""))
             ok &= not a.expect_invalid
         except (OSError, Invalid) as e:
             line = f"invalid: {path}: {e}"

@@ -629,14 +629,7 @@ fn scan(
             let a = signer.map(|s| artifact::sign(&v, &s));
             Ok((v, a))
         })
-        .map_err(|e| {
-            raise(
-                py,
-                "DiffverError",
-                e.to_string(),
-                vec![("field", obj(py, "scan_id"))],
-            )
-        })?;
+        .map_err(|e| raise(py, "DiffverError", e.to_string(), vec![]))?;
     let artifact = artifact.transpose().map_err(|e| artifact_err(py, e))?;
     Ok(PyScanResult {
         verdict,

@@ -188,3 +188,23 @@ def test_keys_are_checked_in_python_too() -> None:
         diffver.scan(CLEAN, now=NOW, scan_id="../etc/passwd")
     with pytest.raises(diffver.DiffverError):
         diffver.scan(CLEAN, now="10000-01-01T00:00:00Z")
+
+
+def test_policy_rules_sign_the_same_bytes_as_the_cli() -> None:
+    """Issue 10, defect 4: a policy's rules_toml gave surface-specific ruleset hashes."""
+    policy_text = (
+        'schema = "diffver.policy/v1"\nid = "with-rules"\nrules_toml = \'\'\'\n'
+        'schema = "diffver.rules/v1"\n[[rule]]\nid = "t.zzz"\ntitle = "T"\ndescription = "D"\n'
+        'category = "secret"\nseverity = "critical"\nkeywords = ["zzz"]\nregex = "zzz[0-9]+"\n'
+        'examples.positive = ["zzz123"]\nexamples.negative = ["zz"]\n\'\'\'\n'
+    )
+    diff = b"--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-a\n+zzz123\n"
+    r = diffver.scan(diff, policy=diffver.Policy.from_toml(policy_text), now=NOW, scan_id="same", signer=diffver.Signer.deterministic())
+    assert [f.rule_id for f in r.blocking] == ["t.zzz"]
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "p.toml").write_text(policy_text)
+        (Path(d) / "d.diff").write_bytes(diff)
+        out = Path(d) / "a.json"
+        p = subprocess.run([diffver_bin(), "scan", "--now", NOW, "--scan-id", "same", "--policy", str(Path(d) / "p.toml"), "--artifact", str(out), str(Path(d) / "d.diff")], capture_output=True)
+        assert p.returncode == 1, p.stderr
+        assert out.read_bytes() == r.artifact

@@ -583,3 +583,45 @@ fn every_format_redacts_the_same_secrets() {
         );
     }
 }
+
+/// Issue 10, defect 4: with a policy carrying `rules_toml`, the CLI and the
+/// SDK signed different bytes (the ruleset hash included a surface-specific
+/// source name). The Python side of this check is in diffver-py's tests.
+#[test]
+fn cli_and_sdk_sign_the_same_bytes_with_policy_rules() {
+    use diffver_core::artifact::{self, HmacSigner, SigningMode};
+    use diffver_core::policy::Policy;
+    use diffver_core::suppress::Timestamp;
+    use diffver_core::verdict::{self, Inputs, ScanContext};
+    let policy_text = "schema = \"diffver.policy/v1\"\nid = \"with-rules\"\nrules_toml = '''\nschema = \"diffver.rules/v1\"\n[[rule]]\nid = \"t.zzz\"\ntitle = \"T\"\ndescription = \"D\"\ncategory = \"secret\"\nseverity = \"critical\"\nkeywords = [\"zzz\"]\nregex = \"zzz[0-9]+\"\nexamples.positive = [\"zzz123\"]\nexamples.negative = [\"zz\"]\n'''\n";
+    let dir = tempfile::tempdir().unwrap();
+    let pfile = dir.path().join("p.toml");
+    std::fs::write(&pfile, policy_text).unwrap();
+    let diff = b"--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-a\n+zzz123\n";
+    let dfile = dir.path().join("d.diff");
+    std::fs::write(&dfile, diff).unwrap();
+    let art = dir.path().join("a.json");
+    diffver()
+        .args(["scan", "--now", NOW, "--scan-id", "same", "--policy"])
+        .arg(&pfile)
+        .arg("--artifact")
+        .arg(&art)
+        .arg(&dfile)
+        .assert()
+        .code(1);
+    let policy = Policy::from_toml(policy_text, "anything.toml").unwrap();
+    let rules = verdict::ruleset_for(&policy).unwrap();
+    let ctx = ScanContext::new("same", Timestamp::parse_rfc3339(NOW).unwrap()).unwrap();
+    let v = verdict::evaluate(&Inputs::new(diff, &rules, &policy, &ctx));
+    assert_eq!(v.blocking().next().unwrap().finding.rule_id(), "t.zzz");
+    let sdk = artifact::sign(
+        &v,
+        &HmacSigner::deterministic(SigningMode::Development).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read(&art).unwrap(),
+        sdk,
+        "CLI and SDK bytes differ"
+    );
+}

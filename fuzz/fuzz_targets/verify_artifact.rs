@@ -8,12 +8,20 @@ use diffver_core::artifact::{self, Keyring, SigningMode};
 use diffver_core::report;
 use libfuzzer_sys::fuzz_target;
 
-fn rings() -> &'static [Keyring; 2] {
-    static R: OnceLock<[Keyring; 2]> = OnceLock::new();
+/// The keys the seeds are signed with (see run.sh and tests/vectors), so the
+/// fuzzer starts from artifacts that verify.
+fn rings() -> &'static [Keyring; 3] {
+    static R: OnceLock<[Keyring; 3]> = OnceLock::new();
     R.get_or_init(|| {
+        let vectors = include_bytes!("../../tests/vectors/operator-hmac.key");
         [
             Keyring::development(SigningMode::Development).expect("dev keyring"),
-            Keyring::new().with_key("k", [7u8; 32]).expect("operator keyring"),
+            Keyring::new()
+                .with_key("op", &b"a fuzzing key of at least 32 bytes"[..])
+                .expect("operator keyring"),
+            Keyring::new()
+                .with_key("vectors-hmac-1", vectors.trim_ascii_end())
+                .expect("vectors keyring"),
         ]
     })
 }
