@@ -360,6 +360,16 @@ fn signed_payloads_must_be_canonical_and_consistent() {
         st["predicate"]["schema"] = "diffver.verdict/v1".into()
     });
     edit("extra field", &|st| st["predicate"]["note"] = "x".into());
+    edit("another tool", &|st| {
+        st["predicate"]["tool"]["name"] = "notdiffver".into()
+    });
+    edit("line 0", &|st| {
+        st["predicate"]["findings"][0]["line"] = 0.into()
+    });
+    edit("digest not hex", &|st| {
+        st["predicate"]["diff"]["sha256"] = "Z".repeat(64).into();
+        st["subject"][0]["digest"]["sha256"] = "Z".repeat(64).into();
+    });
     edit("two subjects", &|st| {
         let s = st["subject"][0].clone();
         st["subject"] = serde_json::json!([s.clone(), s]);

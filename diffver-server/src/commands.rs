@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use diffver_core::artifact::wire::{self, VerdictV2};
 use diffver_core::artifact::{
-    self, ArtifactError, EcdsaP256Verifier, HmacSigner, KeyMode, Keyring, Signer as _, SigningMode,
+    self, EcdsaP256Verifier, HmacSigner, KeyMode, Keyring, Signer as _, SigningMode,
 };
 use diffver_core::diff::{self, Limits};
 use diffver_core::policy::Policy;
@@ -264,13 +264,16 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         )
     };
     let e = |s: &str| diffver_core::text::escape_for_display(s.as_bytes());
-    let checked = artifact::verify(&bytes, &keyring).and_then(|v| match &a.diff {
-        Some(path) => {
-            let diff = std::fs::read(path).map_err(|err| ArtifactError::Malformed {
-                reason: format!("cannot read the diff {}: {err}", path.display()),
-            })?;
-            v.check_diff(&diff).map(|()| v)
-        }
+    // An unreadable diff is an I/O error (exit 2), not an invalid artifact.
+    let diff = match &a.diff {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read the diff {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let checked = artifact::verify(&bytes, &keyring).and_then(|v| match &diff {
+        Some(d) => v.check_diff(d).map(|()| v),
         None => Ok(v),
     });
     let v = match checked {

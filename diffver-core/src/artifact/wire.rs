@@ -636,6 +636,18 @@ impl VerdictV2 {
             ));
         }
         verdict::check_scan_id(&self.scan_id).map_err(|e| e.to_string())?;
+        if self.tool.name != "diffver" {
+            return Err(format!("tool {:?} is not diffver", self.tool.name));
+        }
+        for (what, h) in [
+            ("diff.sha256", &self.diff.sha256),
+            ("policy.sha256", &self.policy.sha256),
+            ("ruleset.sha256", &self.ruleset.sha256),
+        ] {
+            if !is_sha256_hex(h) {
+                return Err(format!("{what} is not 64 lower-case hex digits"));
+            }
+        }
         let t = crate::suppress::Timestamp::parse_rfc3339(&self.scanned_at)
             .map_err(|e| e.to_string())?;
         if t.to_rfc3339() != self.scanned_at {
@@ -646,6 +658,22 @@ impl VerdictV2 {
             ));
         }
         for (i, f) in self.findings.iter().enumerate() {
+            let positions_ok = f.line != Some(0)
+                && f.column != Some(0)
+                && f.byte_column != Some(0)
+                && f.column.is_some() == f.byte_column.is_some();
+            if !positions_ok {
+                return Err(format!(
+                    "finding {i} ({}) has a 0 line or column, or only one of column and byte_column",
+                    f.rule_id
+                ));
+            }
+            if !is_sha256_hex(&f.fingerprint) {
+                return Err(format!(
+                    "finding {i} ({}) has a fingerprint that is not 64 lower-case hex digits",
+                    f.rule_id
+                ));
+            }
             let blocking = f.action == ActionV2::Block && f.suppression.is_none();
             if f.blocking != blocking {
                 return Err(format!(
@@ -736,6 +764,10 @@ impl Statement {
         }
         Ok(())
     }
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The subject name of a scan's diff: `diffs/{scan_id}.patch`.
