@@ -442,6 +442,17 @@ impl FindingBuilder {
         self
     }
 
+    /// Which side the location counts on.
+    pub(crate) fn side(&self) -> Side {
+        self.location.side
+    }
+
+    /// Appends to the message.
+    pub(crate) fn append_message(mut self, suffix: &str) -> FindingBuilder {
+        self.message.push_str(suffix);
+        self
+    }
+
     /// The severity currently set.
     pub fn current_severity(&self) -> Severity {
         self.severity

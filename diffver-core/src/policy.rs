@@ -227,26 +227,23 @@ pub(crate) fn parse_severity(s: &str) -> Option<Severity> {
     })
 }
 
-/// Agent instruction files, which every built-in profile treats as strictly
-/// as CI configuration.
-const AGENT_FILES: [&str; 12] = [
-    "**/AGENTS.md",
-    "AGENTS.md",
-    "**/CLAUDE.md",
-    "CLAUDE.md",
-    ".cursorrules",
-    ".cursor/**",
-    ".github/copilot-instructions.md",
-    ".github/instructions/**",
-    ".windsurfrules",
-    ".clinerules",
-    ".mcp.json",
-    "**/.mcp.json",
+/// Path-safety checks a path-scoped override cannot weaken: a path that
+/// leaves the repository or writes into `.git/` is never "in" the directory
+/// an override names, so only the policy's top-level settings (and explicit
+/// exceptions) decide them. Overrides may still make them stricter.
+pub const NON_DOWNGRADABLE: [&str; 4] = [
+    "verify.path-absolute",
+    "verify.path-traversal",
+    "verify.path-git-dir",
+    "verify.symlink-escape",
 ];
 
 fn builtin_source(name: &str) -> Option<String> {
-    let agent = AGENT_FILES
+    // CI configuration and agent instruction files: every built-in profile
+    // treats them alike, from the one list in `path_class`.
+    let strict_paths = crate::path_class::PathClass::STRICT
         .iter()
+        .flat_map(|c| c.globs())
         .map(|p| format!("{p:?}"))
         .collect::<Vec<_>>()
         .join(", ");
@@ -272,7 +269,7 @@ on_error = "{on_error}"
 opaque = "{opaque}"
 {extra}
 [[override]]
-paths = [".github/workflows/**", "**/action.yml", "**/action.yaml", {agent}]
+paths = [{strict_paths}]
 block_at = "{ci_at}"
 [[override]]
 paths = ["tests/fixtures/**", "**/testdata/**", "**/test-fixtures/**"]
@@ -566,23 +563,43 @@ impl Policy {
     /// `opaque` action, else the severity threshold. Overrides whose paths
     /// match the finding's file replace the top-level settings they name,
     /// later overrides over earlier ones.
+    ///
+    /// Override globs match the path the file is written to (`a//b` is
+    /// `a/b`, see [`crate::diff::path::normalize`]) and never a path that
+    /// leaves the repository. For the checks in [`NON_DOWNGRADABLE`] an
+    /// override can only make the action stricter, never weaker.
     pub fn action_for(&self, finding: &Finding) -> Action {
-        let path = finding.location().path.as_deref().unwrap_or("");
+        let raw = finding.location().path.as_deref().unwrap_or("");
+        let path = crate::diff::path::normalize_str(raw);
+        let inside = crate::diff::path::stays_inside(&path);
+        let opaque = (finding.rule_id() == "verify.binary-content").then_some(self.opaque);
+        let decide = |block_at: Severity, category: Option<Action>, rule: Option<Action>| {
+            rule.or(category)
+                .or(opaque)
+                .unwrap_or(if finding.severity() >= block_at {
+                    Action::Block
+                } else {
+                    Action::Warn
+                })
+        };
         let mut block_at = self.block_at;
         let mut category = self.categories.get(&finding.category()).copied();
         let mut rule = self.rules.get(finding.rule_id()).copied();
-        for o in self.overrides.iter().filter(|o| o.globs.is_match(path)) {
+        let top = decide(block_at, category, rule);
+        for o in self
+            .overrides
+            .iter()
+            .filter(|o| inside && o.globs.is_match(&*path))
+        {
             block_at = o.block_at.unwrap_or(block_at);
             category = o.categories.get(&finding.category()).copied().or(category);
             rule = o.rules.get(finding.rule_id()).copied().or(rule);
         }
-        let opaque = (finding.rule_id() == "verify.binary-content").then_some(self.opaque);
-        rule.or(category)
-            .or(opaque)
-            .unwrap_or(if finding.severity() >= block_at {
-                Action::Block
-            } else {
-                Action::Warn
-            })
+        let action = decide(block_at, category, rule);
+        if NON_DOWNGRADABLE.contains(&finding.rule_id()) {
+            // Block < Warn < Off in the enum's order: the stricter is the smaller.
+            return action.min(top);
+        }
+        action
     }
 }

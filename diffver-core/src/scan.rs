@@ -48,6 +48,9 @@ pub fn scan(diff: &Diff<'_>, rules: &Ruleset, config: &ScanConfig<'_>) -> ScanRe
     let post_images = verify::verify_into(diff, &config.verify, &mut out);
     if !crate::finding::full(&out) {
         rules.scan_into(diff, &config.rules, &mut out);
+        if let Some(base) = config.verify.base() {
+            rules.scan_moves_into(diff, base, &config.rules, &mut out);
+        }
         crate::finding::cap(&mut out);
     }
     ScanReport {

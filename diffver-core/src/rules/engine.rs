@@ -129,11 +129,12 @@ pub(crate) fn scan(
             out.extend(part);
         }
     }
+    super::synthetic::scan_binaries(diff, rs, opts, out);
     scan_segments(diff, rs, opts, out);
 }
 
 /// Runs the rules over the hunks of `files`.
-fn scan_files(
+pub(crate) fn scan_files(
     diff: &Diff<'_>,
     rs: &Ruleset,
     opts: &ScanOptions,
@@ -143,9 +144,10 @@ fn scan_files(
     // One line buffer reused for every hunk.
     let mut lines: Vec<ULine<'_>> = Vec::new();
     for f in files {
+        // Rules match the path the file is written to (`a//b` is `a/b`).
         let path = f
             .path()
-            .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned())
+            .map(crate::diff::PatchPath::normalized_lossy)
             .unwrap_or_default();
         let active: Vec<bool> = rs.rules.iter().map(|r| r.applies_to(&path)).collect();
         let agent_file = rs.agent_rules.iter().any(|&r| active[r as usize]);
@@ -186,7 +188,7 @@ fn scan_segments(diff: &Diff<'_>, rs: &Ruleset, opts: &ScanOptions, out: &mut Ve
         let file = seg.file.and_then(|i| diff.files().get(i));
         let path = file
             .and_then(FilePatch::path)
-            .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned())
+            .map(crate::diff::PatchPath::normalized_lossy)
             .unwrap_or_default();
         let mut ctx = FileCtx {
             diff,
