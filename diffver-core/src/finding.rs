@@ -333,6 +333,45 @@ pub(crate) fn cap(out: &mut Vec<FindingBuilder>) {
 /// Most bytes of input shown as evidence.
 const EVIDENCE_BYTES: usize = 160;
 
+/// Most characters of evidence any finding carries (escaping can make an
+/// excerpt of [`EVIDENCE_BYTES`] bytes up to four times longer).
+pub const MAX_EVIDENCE_CHARS: usize = 640;
+
+/// Keeps one finding per rule and hunk line: the first by position (a rule
+/// matching twice on one line is one problem). Secrets are exempt: two
+/// different keys on one line are two findings, so that baselining one does
+/// not hide the other. Applies to `drafts[from..]`.
+pub(crate) fn one_per_rule_and_line(drafts: &mut Vec<FindingBuilder>, from: usize) {
+    let from = from.min(drafts.len());
+    let mut tail = drafts.split_off(from);
+    tail.sort_by(|a, b| {
+        (
+            &a.location.path,
+            a.location.side,
+            a.location.line,
+            &a.rule.id,
+            a.location.span,
+        )
+            .cmp(&(
+                &b.location.path,
+                b.location.side,
+                b.location.line,
+                &b.rule.id,
+                b.location.span,
+            ))
+    });
+    tail.dedup_by(|later, first| {
+        later.location.side != Side::Diff
+            && later.location.line.is_some()
+            && later.rule.category != Category::Secret
+            && later.rule.id == first.rule.id
+            && later.location.path == first.location.path
+            && later.location.side == first.location.side
+            && later.location.line == first.location.line
+    });
+    drafts.extend(tail);
+}
+
 impl FindingBuilder {
     /// Starts a finding for `rule` at a span of the diff with no file or line.
     pub fn new(rule: impl Into<RuleRef>, span: Span, message: impl Into<String>) -> FindingBuilder {
@@ -437,7 +476,13 @@ impl FindingBuilder {
     }
 
     /// Attaches evidence that is already safe to show (escaped and redacted).
-    pub fn safe_evidence(mut self, text: String) -> FindingBuilder {
+    /// It is cut at [`MAX_EVIDENCE_CHARS`] characters, whatever the caller
+    /// passes: no report prints an unbounded excerpt.
+    pub fn safe_evidence(mut self, mut text: String) -> FindingBuilder {
+        if let Some((cut, _)) = text.char_indices().nth(MAX_EVIDENCE_CHARS) {
+            text.truncate(cut);
+            text.push('…');
+        }
         self.evidence = Some(text);
         self
     }
