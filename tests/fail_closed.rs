@@ -234,3 +234,44 @@ fn agent_files_block_like_claude_md() {
         assert_eq!(blocking(&v), ["pi.agent-instructions-file"], "{path}");
     }
 }
+
+/// Also fix: unknown rule ids in a policy or an exception are an error,
+/// like unknown categories.
+#[test]
+fn unknown_rule_ids_are_errors() {
+    use diffver::policy::PolicyError;
+    for (src, field) in [
+        ("[rules]\n\"secret.githb-token\" = \"off\"\n", "rules"),
+        (
+            "[[override]]\npaths = [\"x/**\"]\n[override.rules]\n\"pi.instruction-overide\" = \"off\"\n",
+            "override[0].rules",
+        ),
+        (
+            "[[exception]]\nrule = \"verify.path-traversl\"\nreason = \"r\"\nauthor = \"a\"\n",
+            "exception[0].rule",
+        ),
+    ] {
+        let full = format!("schema = \"diffver.policy/v1\"\nid = \"x\"\n{src}");
+        match Policy::from_toml(&full, "p.toml") {
+            Err(PolicyError::UnknownRule { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{src}: {other:?}"),
+        }
+    }
+    // Ids outside the built-in namespaces may name rules loaded beside the
+    // policy; scanning without them is an error, not a silent no-op.
+    let p = Policy::from_toml(
+        "schema = \"diffver.policy/v1\"\nid = \"x\"\n[rules]\n\"acme.internal-host\" = \"block\"\n",
+        "p.toml",
+    )
+    .unwrap();
+    let rules = verdict::ruleset_for(&p).unwrap();
+    assert_eq!(p.unknown_rule_ids(&rules), ["acme.internal-host"]);
+    let ctx = ScanContext::new("t", Timestamp(1_795_000_000));
+    let v = verdict::evaluate(&Inputs::new(
+        &fixture("double-slash-workflow.diff"),
+        &rules,
+        &p,
+        &ctx,
+    ));
+    assert_eq!(v.decision(), Decision::Error);
+}

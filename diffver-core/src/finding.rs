@@ -301,9 +301,12 @@ const MAX_PATH_SHOWN: usize = 1024;
 /// memory with findings, and a truncated result never passes silently.
 pub const MAX_FINDINGS: usize = 100_000;
 
+/// The id of the finding that reports truncation.
+pub(crate) const TRUNCATED_ID: &str = "meta.findings-truncated";
+
 /// The finding that reports truncation.
 pub(crate) const TRUNCATED: RuleMeta = RuleMeta {
-    id: "meta.findings-truncated",
+    id: TRUNCATED_ID,
     title: "Too many findings; the rest were not listed",
     severity: Severity::High,
     category: Category::Integrity,

@@ -100,6 +100,17 @@ pub enum PolicyError {
         /// Why.
         reason: String,
     },
+    /// A rule id the policy names (in `[rules]`, an override or an
+    /// exception) is not a rule: a typo would silently do nothing.
+    #[error("policy {source_name}: field `{field}`: unknown rule id {rule:?}")]
+    UnknownRule {
+        /// Where the policy came from.
+        source_name: String,
+        /// The field.
+        field: String,
+        /// The id.
+        rule: String,
+    },
     /// No built-in profile has that name.
     #[error("unknown built-in policy {name:?} (strict, standard, permissive)")]
     UnknownBuiltin {
@@ -441,9 +452,44 @@ impl Policy {
                     .map_err(|reason| invalid(&format!("exception[{i}]"), reason))?,
             );
         }
+        let mut policy_rule_ids: Vec<String> = Vec::new();
         if let Some(src) = &file.rules_toml {
-            crate::rules::Ruleset::from_toml(src, "policy rules_toml")
+            let rs = crate::rules::Ruleset::from_toml(src, "policy rules_toml")
                 .map_err(|e| invalid("rules_toml", e.to_string()))?;
+            policy_rule_ids.extend(rs.rules().map(|r| r.id().to_owned()));
+        }
+        // Rule ids in the built-in namespaces must exist now; ids in other
+        // namespaces may belong to rules loaded beside the policy (`--rules`)
+        // and are checked against the ruleset when scanning
+        // (`Policy::unknown_rule_ids`).
+        let known = known_rule_ids();
+        let check_id = |field: &str, id: &str| -> Result<(), PolicyError> {
+            let builtin_ns = id.split_once('.').is_some_and(|(ns, _)| {
+                known
+                    .iter()
+                    .any(|k| k.split_once('.').is_some_and(|(n, _)| n == ns))
+            });
+            if builtin_ns && !known.contains(&id) && !policy_rule_ids.iter().any(|r| r == id) {
+                return Err(PolicyError::UnknownRule {
+                    source_name: source_name.to_owned(),
+                    field: field.to_owned(),
+                    rule: id.to_owned(),
+                });
+            }
+            Ok(())
+        };
+        for id in file.rules.keys() {
+            check_id("rules", id)?;
+        }
+        for (i, o) in file.overrides.iter().enumerate() {
+            for id in o.rules.keys() {
+                check_id(&format!("override[{i}].rules"), id)?;
+            }
+        }
+        for (i, e) in file.exceptions.iter().enumerate() {
+            if let Some(id) = e.rule() {
+                check_id(&format!("exception[{i}].rule"), id)?;
+            }
         }
         let limits = file.limits.clone().unwrap_or_default();
         let mut p = Policy {
@@ -558,6 +604,30 @@ impl Policy {
         &self.exceptions
     }
 
+    /// Rule ids the policy names (in `[rules]`, overrides or exceptions)
+    /// that neither `rules` nor the verification checks define. Callers that
+    /// load extra rules beside a policy check this before scanning; the
+    /// verdict is an error when it is not empty.
+    pub fn unknown_rule_ids(&self, rules: &crate::rules::Ruleset) -> Vec<String> {
+        let mut named: Vec<&str> = self.rules.keys().map(String::as_str).collect();
+        for o in &self.overrides {
+            named.extend(o.rules.keys().map(String::as_str));
+        }
+        named.extend(self.exceptions.iter().filter_map(Exception::rule));
+        let mut unknown: Vec<String> = named
+            .into_iter()
+            .filter(|id| {
+                !rules.rules().any(|r| r.id() == *id)
+                    && !crate::verify::checks().iter().any(|c| c.id == *id)
+                    && *id != crate::finding::TRUNCATED_ID
+            })
+            .map(str::to_owned)
+            .collect();
+        unknown.sort();
+        unknown.dedup();
+        unknown
+    }
+
     /// What the policy does with `finding`. The most specific setting wins:
     /// a rule action, else a category action, else (for binary content) the
     /// `opaque` action, else the severity threshold. Overrides whose paths
@@ -602,4 +672,18 @@ impl Policy {
         }
         action
     }
+}
+
+/// Every rule id diffver defines without extra rules: the built-in packs'
+/// rules (read from their `id = "…"` lines, without compiling them), the
+/// verification checks and the truncation marker.
+fn known_rule_ids() -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = crate::rules::BUILTIN_PACKS
+        .iter()
+        .flat_map(|(_, src)| src.lines())
+        .filter_map(|l| l.strip_prefix("id = \"")?.strip_suffix('"'))
+        .collect();
+    ids.extend(crate::verify::checks().iter().map(|c| c.id));
+    ids.push(crate::finding::TRUNCATED_ID);
+    ids
 }

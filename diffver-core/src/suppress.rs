@@ -47,6 +47,13 @@ impl Timestamp {
     }
 }
 
+impl ExceptionDef {
+    /// The rule id the exception names, if any.
+    pub(crate) fn rule(&self) -> Option<&str> {
+        self.rule.as_deref()
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExceptionDef {
@@ -158,6 +165,11 @@ impl Exception {
             && (self.globs.is_empty()
                 || (crate::diff::path::stays_inside(&path)
                     && self.globs.iter().any(|g| g.is_match(&*path))))
+    }
+
+    /// The rule id the exception names, if any.
+    pub fn rule(&self) -> Option<&str> {
+        self.rule.as_deref()
     }
 
     /// Whether the exception has expired at `now`.

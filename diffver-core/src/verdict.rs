@@ -279,6 +279,19 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
             now: inputs.ctx.now,
         },
     };
+    // A policy that names a rule the ruleset does not have (a typo) would
+    // silently do nothing: the scan is an error instead.
+    let unknown = policy.unknown_rule_ids(inputs.rules);
+    if !unknown.is_empty() {
+        verdict.decision = Decision::Error;
+        verdict.blocks = policy.on_error() == OnError::FailClosed;
+        verdict.error = Some(format!(
+            "policy {} names unknown rule ids: {}",
+            policy.id(),
+            unknown.join(", ")
+        ));
+        return verdict;
+    }
     let mut limits = Limits::default();
     if let Some(n) = policy.max_diff_bytes() {
         limits = limits.with_max_input_bytes(n);

@@ -28,6 +28,7 @@ fn dependency_list_stays_small() {
             "memchr",
             "miniz_oxide",
             "regex-automata",
+            "regex-syntax",
             "serde",
             "serde_jcs",
             "serde_json",

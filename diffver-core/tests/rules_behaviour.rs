@@ -45,13 +45,23 @@ fn bad_rules_get_precise_errors() {
     assert!(matches!(e, RuleError::Schema { .. }), "{e}");
     let e = Ruleset::from_toml(&rule("regex = '''(unclosed'''"), "f").unwrap_err();
     assert!(
-        matches!(&e, RuleError::Invalid { rule, field: "regex", .. } if rule == "t.x"),
+        matches!(&e, RuleError::Regex { rule, field: "regex", offset: 0, .. } if rule == "t.x"),
         "{e}"
     );
     assert!(
         e.to_string()
             .starts_with("rule t.x: field `regex`: invalid regex"),
         "{e}"
+    );
+    // Issue 11: the error names the rule and shows where in the pattern.
+    let e = Ruleset::from_toml(&rule("regex = '''foo(bar[a-'''"), "f").unwrap_err();
+    assert!(
+        matches!(&e, RuleError::Regex { offset: 7, near, .. } if near == "[a-"),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "rule t.x: field `regex`: invalid regex at byte 7 of `foo(bar[a-` (at `[a-`): unclosed character class"
     );
     let e = Ruleset::from_toml(&rule("regex = 'x'\ncategory2 = 1"), "f").unwrap_err();
     assert!(

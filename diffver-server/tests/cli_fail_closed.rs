@@ -162,3 +162,26 @@ fn one_finding_per_line_and_bounded_excerpts() {
     assert!(stdout.contains("t.long"), "{stdout}");
     assert!(stdout.len() < 2_000, "{} bytes of report", stdout.len());
 }
+
+/// Also fix: a policy naming an unknown rule id is rejected.
+#[test]
+fn policy_with_unknown_rule_id_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        "schema = \"diffver.policy/v1\"\nid = \"x\"\n[rules]\n\"secret.githb-token\" = \"off\"\n",
+    )
+    .unwrap();
+    for args in [vec!["policy", "check"], vec!["scan", "--policy"]] {
+        let mut cmd = Command::cargo_bin("diffver").unwrap();
+        cmd.args(&args).arg(&p);
+        if args[0] == "scan" {
+            cmd.arg(fixture("double-slash-workflow.diff"));
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("secret.githb-token"), "{err}");
+    }
+}

@@ -157,6 +157,10 @@ const NOISE_ROUNDS: usize = 3;
 /// decides whether a plain line needs the (slower) prose view, and most code
 /// (`Vec<u8>`, `*ptr`, `a &= b`, `"\x1b"`) does not.
 pub(crate) fn has_noise(b: &[u8]) -> bool {
+    // Most lines have none of the trigger bytes: one table lookup per byte.
+    if !b.iter().any(|&c| NOISE_TRIGGER[usize::from(c)]) {
+        return false;
+    }
     let word = |i: Option<usize>| {
         i.and_then(|i| b.get(i))
             .is_some_and(u8::is_ascii_alphanumeric)
@@ -188,14 +192,22 @@ pub(crate) fn has_noise(b: &[u8]) -> bool {
             }
             b'<' => {
                 b[i..].starts_with(b"<!--")
-                    || (word(prev(i))
-                        && ascii_tag_len(&b[i..])
-                            .is_some_and(|n| word(Some(i + n)) || b.get(i + n) == Some(&b'<')))
+                    || (word(prev(i)) && {
+                        // Cheap test first: what follows the next `>` must be
+                        // a letter or another tag (`Vec<u8>` is not noise).
+                        let window = &b[i..b.len().min(i + 260)];
+                        memchr::memchr(b'>', window).is_some_and(|c| {
+                            (word(Some(i + c + 1)) || b.get(i + c + 1) == Some(&b'<'))
+                                && ascii_tag_len(window) == Some(c + 1)
+                        })
+                    })
             }
             b'*' | b'~' | b'`' => {
+                // Inside a word (`Ig*nore*`, ``Ig`nore` ``), or a double mark
+                // touching one (`**Ignore**`, `~~x~~`).
                 let run = b[i..].iter().take_while(|&&x| x == c).count();
                 let (before, after) = (word(prev(i)), word(Some(i + run)));
-                let hit = (before && after) || ((run >= 2 || c == b'`') && (before || after));
+                let hit = (before && after) || (run >= 2 && c != b'`' && (before || after));
                 i += run - 1;
                 hit
             }
@@ -208,6 +220,24 @@ pub(crate) fn has_noise(b: &[u8]) -> bool {
     }
     false
 }
+
+/// Bytes that can start noise (see [`has_noise`]).
+const NOISE_TRIGGER: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = !matches!(i, 0x09 | 0x0a | 0x0d);
+        i += 1;
+    }
+    t[0x7f] = true;
+    t[b'&' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'*' as usize] = true;
+    t[b'~' as usize] = true;
+    t[b'`' as usize] = true;
+    t
+};
 
 /// [`tag_len`] over ASCII bytes.
 fn ascii_tag_len(b: &[u8]) -> Option<usize> {
@@ -400,8 +430,12 @@ pub(crate) fn prose(src: &str) -> View {
     for (at, c) in src.char_indices() {
         push_char(&mut items, &mut case, c, at);
     }
+    // Noise starts with one of these; without them a round changes nothing.
+    let may_have_noise = items
+        .iter()
+        .any(|&(c, _)| matches!(c, '&' | '\\' | '<' | '*' | '~' | '`'));
     for _ in 0..NOISE_ROUNDS {
-        if !strip_noise(&mut items, &mut case) {
+        if !may_have_noise || !strip_noise(&mut items, &mut case) {
             break;
         }
     }
