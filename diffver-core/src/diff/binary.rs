@@ -185,12 +185,73 @@ mod tests {
         assert!(!is_text(b"\xff"));
     }
 
+    /// git's base85 framing, for building test patches.
+    fn encode(data: &[u8]) -> Vec<u8> {
+        const ALPHABET: &[u8; 85] =
+            b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~";
+        let mut out = Vec::new();
+        for chunk in data.chunks(52) {
+            let n = chunk.len();
+            out.push(if n <= 26 {
+                b'A' + n as u8 - 1
+            } else {
+                b'a' + n as u8 - 27
+            });
+            for g in chunk.chunks(4) {
+                let mut w = [0u8; 4];
+                w[..g.len()].copy_from_slice(g);
+                let mut v = u32::from_be_bytes(w);
+                let mut digits = [0u8; 5];
+                for d in digits.iter_mut().rev() {
+                    *d = ALPHABET[(v % 85) as usize];
+                    v /= 85;
+                }
+                out.extend_from_slice(&digits);
+            }
+            out.push(b'\n');
+        }
+        out
+    }
+
+    fn literal_patch(declared: u64, zlib: &[u8]) -> Vec<u8> {
+        let mut p = format!(
+            "diff --git a/x.bin b/x.bin\nnew file mode 100644\nindex 0000000..1111111\nGIT binary patch\nliteral {declared}\n"
+        )
+        .into_bytes();
+        p.extend_from_slice(&encode(zlib));
+        p.extend_from_slice(b"\nliteral 0\nHcmV?d00001\n\n");
+        p
+    }
+
+    #[test]
+    fn encoder_round_trips_through_the_parser() {
+        let z = miniz_oxide::deflate::compress_to_vec_zlib(b"on: push\n", 6);
+        let patch = literal_patch(9, &z);
+        let d = parse(&patch, &Limits::default()).unwrap();
+        assert_eq!(
+            decode_literal(&d, &forward(&d), MAX_DECODED_BYTES).unwrap(),
+            b"on: push\n"
+        );
+    }
+
     #[test]
     fn deflate_bomb_is_bounded() {
-        // 64 MiB of zeros deflates to ~64 KiB; declared small, it must fail
-        // without inflating it all.
+        // 64 MiB of zeros deflates to ~64 KiB. Declared small, decoding stops
+        // one byte past the declared size; declared as it is, it is over the
+        // limit and never inflated.
         let zeros = vec![0u8; 64 << 20];
         let z = miniz_oxide::deflate::compress_to_vec_zlib(&zeros, 9);
-        assert!(miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&z, 1025).is_err());
+        let patch = literal_patch(1024, &z);
+        let d = parse(&patch, &Limits::default()).unwrap();
+        assert_eq!(
+            decode_literal(&d, &forward(&d), MAX_DECODED_BYTES),
+            Err(BinaryDecodeError::Inflate)
+        );
+        let patch = literal_patch(64 << 20, &z);
+        let d = parse(&patch, &Limits::default()).unwrap();
+        assert!(matches!(
+            decode_literal(&d, &forward(&d), MAX_DECODED_BYTES),
+            Err(BinaryDecodeError::TooLarge { .. })
+        ));
     }
 }

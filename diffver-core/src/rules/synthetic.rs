@@ -58,10 +58,10 @@ fn scan_content(
     if !content.ends_with(b"\n") {
         patch.extend_from_slice(b"\n\\ No newline at end of file\n");
     }
-    // The content is bounded by the decoding limit; a line over the parser's
-    // length limit makes the file unscannable, which the sensitive-path
-    // check reports for the paths where it matters.
-    let Ok(synth) = diff::parse(&patch, &Limits::default()) else {
+    // The content is bounded already (the decoding limit, or a base file the
+    // apply check has read), so no parser limit may make it unscannable: a
+    // workflow written as one very long line is still read.
+    let Ok(synth) = diff::parse(&patch, &Limits::unbounded()) else {
         return;
     };
     let mut found = Vec::new();
