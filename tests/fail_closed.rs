@@ -63,6 +63,12 @@ fn binary_literal_workflow_is_decoded_and_fails() {
         "line in the decoded file"
     );
     assert_eq!(f.finding.decoding(), ["git-binary"]);
+    // It was read, so it is not reported as opaque.
+    assert!(
+        !v.findings()
+            .iter()
+            .any(|e| e.finding.rule_id() == "verify.binary-content")
+    );
 }
 
 /// Item 3, made with real git: `.gitattributes` `*.yml binary` and

@@ -129,8 +129,13 @@ pub(crate) fn verify_into(
     structure::check(diff, out);
     paths::check(diff, out);
     modes::check(diff, out);
-    content::check(diff, out);
-    sensitive::check(diff, out);
+    let decoded = if diff.files().iter().any(|f| f.is_binary()) {
+        sensitive::decode_outcomes(diff)
+    } else {
+        Vec::new()
+    };
+    content::check(diff, &decoded, out);
+    sensitive::check(diff, &decoded, out);
     let images = apply::check(diff, options.base, out);
     crate::finding::cap(out);
     images

@@ -56,7 +56,35 @@ pub(crate) fn decode_file(
     Some(r)
 }
 
-pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
+/// What decoding a file's binary patch gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Decoded {
+    /// No `GIT binary patch` to decode (text, a marker, a deletion).
+    Nothing,
+    /// A literal that decodes to text: the rules read it.
+    Text,
+    /// A literal that decodes to content that is not text.
+    NotText,
+    /// Not decodable (a delta, malformed data, over the limit).
+    Failed(BinaryDecodeError),
+}
+
+/// Decodes every file's binary literal once (within the diff's budget),
+/// keeping only what the checks need to know.
+pub(super) fn decode_outcomes(diff: &Diff<'_>) -> Vec<Decoded> {
+    let mut budget = MAX_TOTAL_DECODED;
+    diff.files()
+        .iter()
+        .map(|f| match decode_file(diff, f, &mut budget) {
+            None => Decoded::Nothing,
+            Some(Ok(c)) if binary::is_text(&c) => Decoded::Text,
+            Some(Ok(_)) => Decoded::NotText,
+            Some(Err(e)) => Decoded::Failed(e),
+        })
+        .collect()
+}
+
+pub(super) fn check(diff: &Diff<'_>, decoded: &[Decoded], out: &mut Vec<FindingBuilder>) {
     let needs = diff
         .files()
         .iter()
@@ -65,9 +93,8 @@ pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
         return;
     }
     let classes = PathClasses::new();
-    let mut budget = MAX_TOTAL_DECODED;
-    for f in diff.files() {
-        let decoded = decode_file(diff, f, &mut budget);
+    for (i, f) in diff.files().iter().enumerate() {
+        let decoded = decoded.get(i).cloned().unwrap_or(Decoded::Nothing);
         let Some(dest) = f.new_path() else { continue };
         let Some(class) = classes.classify(dest.as_bytes()) else {
             continue;
@@ -104,13 +131,15 @@ pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
             (Binary::Marker { .. }, _) => {
                 "a `Binary files … differ` marker carries none of the content".to_owned()
             }
-            (_, Some(Ok(content))) if binary::is_text(&content) => continue,
-            (_, Some(Ok(_))) => "the binary patch decodes to content that is not text".to_owned(),
+            (_, Decoded::Text) => continue,
+            (_, Decoded::NotText) => {
+                "the binary patch decodes to content that is not text".to_owned()
+            }
             (Binary::Patch { forward, .. }, _) if forward.kind == BinaryKind::Delta => {
                 "a binary delta cannot be read without the pre-image".to_owned()
             }
-            (_, Some(Err(e))) => format!("the binary patch cannot be decoded: {e}"),
-            (_, None) => continue,
+            (_, Decoded::Failed(e)) => format!("the binary patch cannot be decoded: {e}"),
+            (_, Decoded::Nothing) => continue,
         };
         out.push(
             FindingBuilder::new(
