@@ -532,6 +532,20 @@ mod properties {
             prop_assert!(v.map.iter().all(|&i| i < s.len().max(1)));
         }
 
+        /// The same over text dense with the noise the view removes
+        /// (character references, escapes, tags, Markdown marks, controls).
+        #[test]
+        fn noisy_prose_is_idempotent_and_maps_monotonically(
+            s in "([&#;xXuU{}<>/!*~`\\\\-]|amp|lt|nbsp|colon|b|i|[0-9a-fA-F]|\u{0}|\u{7}| |\u{ff49}|\u{ff06}){0,40}"
+        ) {
+            let v = prose(&s);
+            prop_assert_eq!(v.map.len(), v.text.len());
+            prop_assert!(v.map.windows(2).all(|w| w[0] <= w[1]));
+            prop_assert!(v.map.iter().all(|&i| i < s.len().max(1)));
+            let twice = prose(&v.text).text;
+            prop_assert_eq!(twice, v.text);
+        }
+
         /// Blanking comment markers keeps every offset.
         #[test]
         fn blanking_keeps_length(s in "[ -~\\n]{0,80}") {
