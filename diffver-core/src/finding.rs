@@ -340,6 +340,20 @@ const EVIDENCE_BYTES: usize = 160;
 /// excerpt of [`EVIDENCE_BYTES`] bytes up to four times longer).
 pub const MAX_EVIDENCE_CHARS: usize = 640;
 
+/// Most characters of a finding's message: messages quote input (an
+/// identifier, an expression), and a minified line must not make a report
+/// print kilobytes of it.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// `text` cut at `max` characters, with `…` when cut.
+fn bounded(mut text: String, max: usize) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(max) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
 /// Keeps one finding per rule and hunk line: the first by position (a rule
 /// matching twice on one line is one problem). Secrets are exempt: two
 /// different keys on one line are two findings, so that baselining one does
@@ -383,7 +397,7 @@ impl FindingBuilder {
             severity: rule.severity,
             rule,
             decoding: Vec::new(),
-            message: message.into(),
+            message: bounded(message.into(), MAX_MESSAGE_CHARS),
             location: Location {
                 path: None,
                 side: Side::Diff,
@@ -460,9 +474,9 @@ impl FindingBuilder {
         self
     }
 
-    /// Replaces the message.
+    /// Replaces the message (cut at [`MAX_MESSAGE_CHARS`] characters).
     pub fn message(mut self, message: impl Into<String>) -> FindingBuilder {
-        self.message = message.into();
+        self.message = bounded(message.into(), MAX_MESSAGE_CHARS);
         self
     }
 
@@ -481,12 +495,8 @@ impl FindingBuilder {
     /// Attaches evidence that is already safe to show (escaped and redacted).
     /// It is cut at [`MAX_EVIDENCE_CHARS`] characters, whatever the caller
     /// passes: no report prints an unbounded excerpt.
-    pub fn safe_evidence(mut self, mut text: String) -> FindingBuilder {
-        if let Some((cut, _)) = text.char_indices().nth(MAX_EVIDENCE_CHARS) {
-            text.truncate(cut);
-            text.push('…');
-        }
-        self.evidence = Some(text);
+    pub fn safe_evidence(mut self, text: String) -> FindingBuilder {
+        self.evidence = Some(bounded(text, MAX_EVIDENCE_CHARS));
         self
     }
 
@@ -498,6 +508,7 @@ impl FindingBuilder {
     /// Appends to the message.
     pub(crate) fn append_message(mut self, suffix: &str) -> FindingBuilder {
         self.message.push_str(suffix);
+        self.message = bounded(self.message, MAX_MESSAGE_CHARS);
         self
     }
 

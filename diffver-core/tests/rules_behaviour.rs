@@ -371,3 +371,25 @@ fn excerpt_is_bounded_for_a_long_match() {
     let ev = f[0].evidence().unwrap();
     assert!(ev.chars().count() <= 200, "{} chars", ev.chars().count());
 }
+
+/// Also fix (issue 11): a message that quotes input (a mixed-script
+/// identifier on a minified line) is bounded too.
+#[test]
+fn messages_quoting_long_input_are_bounded() {
+    let rs = Ruleset::builtin();
+    let ident = format!("p\u{430}ypal{}", "x".repeat(10_000));
+    let d = added("app.js", &format!("var {ident} = 1;"));
+    let parsed = parse(&d, &Limits::default()).unwrap();
+    let found = rs.find(&parsed, &ScanOptions::default());
+    assert!(
+        found
+            .iter()
+            .any(|f| f.rule_id() == "unicode.confusable-identifier"),
+        "{:?}",
+        found.iter().map(|f| f.rule_id()).collect::<Vec<_>>()
+    );
+    for f in found {
+        assert!(f.message().chars().count() <= 1025, "{}", f.rule_id());
+        assert!(f.evidence().is_none_or(|e| e.chars().count() <= 641));
+    }
+}

@@ -161,6 +161,26 @@ fn one_finding_per_line_and_bounded_excerpts() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("t.long"), "{stdout}");
     assert!(stdout.len() < 2_000, "{} bytes of report", stdout.len());
+
+    // A message quoting a 10 KB identifier is bounded in every format that
+    // prints findings (the HTML view also shows the diff itself, in full).
+    let patch = format!(
+        "--- /dev/null\n+++ b/app.js\n@@ -0,0 +1 @@\n+var p\u{430}ypal{} = 1;\n",
+        "x".repeat(10_000)
+    );
+    for format in ["text", "json", "sarif", "github"] {
+        let out = Command::cargo_bin("diffver")
+            .unwrap()
+            .args(["scan", "-", "--format", format])
+            .write_stdin(patch.clone())
+            .output()
+            .unwrap();
+        assert!(
+            out.stdout.len() < 9_000,
+            "{format}: {} bytes",
+            out.stdout.len()
+        );
+    }
 }
 
 /// Also fix: a policy naming an unknown rule id is rejected.
