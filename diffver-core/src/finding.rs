@@ -304,9 +304,12 @@ const MAX_PATH_SHOWN: usize = 1024;
 /// memory with findings, and a truncated result never passes silently.
 pub const MAX_FINDINGS: usize = 100_000;
 
+/// The id of the finding that reports truncation.
+pub(crate) const TRUNCATED_ID: &str = "meta.findings-truncated";
+
 /// The finding that reports truncation.
 pub(crate) const TRUNCATED: RuleMeta = RuleMeta {
-    id: "meta.findings-truncated",
+    id: TRUNCATED_ID,
     title: "Too many findings; the rest were not listed",
     severity: Severity::High,
     category: Category::Integrity,
@@ -336,6 +339,59 @@ pub(crate) fn cap(out: &mut Vec<FindingBuilder>) {
 /// Most bytes of input shown as evidence.
 const EVIDENCE_BYTES: usize = 160;
 
+/// Most characters of evidence any finding carries (escaping can make an
+/// excerpt of [`EVIDENCE_BYTES`] bytes up to four times longer).
+pub const MAX_EVIDENCE_CHARS: usize = 640;
+
+/// Most characters of a finding's message: messages quote input (an
+/// identifier, an expression), and a minified line must not make a report
+/// print kilobytes of it.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// `text` cut at `max` characters, with `…` when cut.
+fn bounded(mut text: String, max: usize) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(max) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+/// Keeps one finding per rule and hunk line: the first by position (a rule
+/// matching twice on one line is one problem). Secrets are exempt: two
+/// different keys on one line are two findings, so that baselining one does
+/// not hide the other. Applies to `drafts[from..]`.
+pub(crate) fn one_per_rule_and_line(drafts: &mut Vec<FindingBuilder>, from: usize) {
+    let from = from.min(drafts.len());
+    let mut tail = drafts.split_off(from);
+    tail.sort_by(|a, b| {
+        (
+            &a.location.path,
+            a.location.side,
+            a.location.line,
+            &a.rule.id,
+            a.location.span,
+        )
+            .cmp(&(
+                &b.location.path,
+                b.location.side,
+                b.location.line,
+                &b.rule.id,
+                b.location.span,
+            ))
+    });
+    tail.dedup_by(|later, first| {
+        later.location.side != Side::Diff
+            && later.location.line.is_some()
+            && later.rule.category != Category::Secret
+            && later.rule.id == first.rule.id
+            && later.location.path == first.location.path
+            && later.location.side == first.location.side
+            && later.location.line == first.location.line
+    });
+    drafts.extend(tail);
+}
+
 impl FindingBuilder {
     /// Starts a finding for `rule` at a span of the diff with no file or line.
     pub(crate) fn new(
@@ -348,7 +404,7 @@ impl FindingBuilder {
             severity: rule.severity,
             rule,
             decoding: Vec::new(),
-            message: message.into(),
+            message: bounded(message.into(), MAX_MESSAGE_CHARS),
             location: Location {
                 path: None,
                 raw_path: None,
@@ -428,9 +484,9 @@ impl FindingBuilder {
         self
     }
 
-    /// Replaces the message.
+    /// Replaces the message (cut at [`MAX_MESSAGE_CHARS`] characters).
     pub(crate) fn message(mut self, message: impl Into<String>) -> FindingBuilder {
-        self.message = message.into();
+        self.message = bounded(message.into(), MAX_MESSAGE_CHARS);
         self
     }
 
@@ -447,8 +503,22 @@ impl FindingBuilder {
     }
 
     /// Attaches evidence that is already safe to show (escaped and redacted).
+    /// It is cut at [`MAX_EVIDENCE_CHARS`] characters, whatever the caller
+    /// passes: no report prints an unbounded excerpt.
     pub(crate) fn safe_evidence(mut self, text: String) -> FindingBuilder {
-        self.evidence = Some(text);
+        self.evidence = Some(bounded(text, MAX_EVIDENCE_CHARS));
+        self
+    }
+
+    /// Which side the location counts on.
+    pub(crate) fn side(&self) -> Side {
+        self.location.side
+    }
+
+    /// Appends to the message.
+    pub(crate) fn append_message(mut self, suffix: &str) -> FindingBuilder {
+        self.message.push_str(suffix);
+        self.message = bounded(self.message, MAX_MESSAGE_CHARS);
         self
     }
 

@@ -24,6 +24,7 @@
 pub mod artifact;
 pub mod diff;
 pub mod finding;
+pub mod path_class;
 pub mod policy;
 pub mod report;
 pub mod rules;

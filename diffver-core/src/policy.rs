@@ -100,6 +100,17 @@ pub enum PolicyError {
         /// Why.
         reason: String,
     },
+    /// A rule id the policy names (in `[rules]`, an override or an
+    /// exception) is not a rule: a typo would silently do nothing.
+    #[error("policy {source_name}: field `{field}`: unknown rule id {rule:?}")]
+    UnknownRule {
+        /// Where the policy came from.
+        source_name: String,
+        /// The field.
+        field: String,
+        /// The id.
+        rule: String,
+    },
     /// No built-in profile has that name.
     #[error("unknown built-in policy {name:?} (strict, standard, permissive)")]
     UnknownBuiltin {
@@ -227,26 +238,23 @@ pub(crate) fn parse_severity(s: &str) -> Option<Severity> {
     })
 }
 
-/// Agent instruction files, which every built-in profile treats as strictly
-/// as CI configuration.
-const AGENT_FILES: [&str; 12] = [
-    "**/AGENTS.md",
-    "AGENTS.md",
-    "**/CLAUDE.md",
-    "CLAUDE.md",
-    ".cursorrules",
-    ".cursor/**",
-    ".github/copilot-instructions.md",
-    ".github/instructions/**",
-    ".windsurfrules",
-    ".clinerules",
-    ".mcp.json",
-    "**/.mcp.json",
+/// Path-safety checks a path-scoped override cannot weaken: a path that
+/// leaves the repository or writes into `.git/` is never "in" the directory
+/// an override names, so only the policy's top-level settings (and explicit
+/// exceptions) decide them. Overrides may still make them stricter.
+pub const NON_DOWNGRADABLE: [&str; 4] = [
+    "verify.path-absolute",
+    "verify.path-traversal",
+    "verify.path-git-dir",
+    "verify.symlink-escape",
 ];
 
 fn builtin_source(name: &str) -> Option<String> {
-    let agent = AGENT_FILES
+    // CI configuration and agent instruction files: every built-in profile
+    // treats them alike, from the one list in `path_class`.
+    let strict_paths = crate::path_class::PathClass::STRICT
         .iter()
+        .flat_map(|c| c.globs())
         .map(|p| format!("{p:?}"))
         .collect::<Vec<_>>()
         .join(", ");
@@ -272,7 +280,7 @@ on_error = "{on_error}"
 opaque = "{opaque}"
 {extra}
 [[override]]
-paths = [".github/workflows/**", "**/action.yml", "**/action.yaml", {agent}]
+paths = [{strict_paths}]
 block_at = "{ci_at}"
 [[override]]
 paths = ["tests/fixtures/**", "**/testdata/**", "**/test-fixtures/**"]
@@ -444,9 +452,44 @@ impl Policy {
                     .map_err(|reason| invalid(&format!("exception[{i}]"), reason))?,
             );
         }
+        let mut policy_rule_ids: Vec<String> = Vec::new();
         if let Some(src) = &file.rules_toml {
-            crate::rules::Ruleset::from_toml(src, "policy rules_toml")
+            let rs = crate::rules::Ruleset::from_toml(src, "policy rules_toml")
                 .map_err(|e| invalid("rules_toml", e.to_string()))?;
+            policy_rule_ids.extend(rs.rules().map(|r| r.id().to_owned()));
+        }
+        // Rule ids in the built-in namespaces must exist now; ids in other
+        // namespaces may belong to rules loaded beside the policy (`--rules`)
+        // and are checked against the ruleset when scanning
+        // (`Policy::unknown_rule_ids`).
+        let known = known_rule_ids();
+        let check_id = |field: &str, id: &str| -> Result<(), PolicyError> {
+            let builtin_ns = id.split_once('.').is_some_and(|(ns, _)| {
+                known
+                    .iter()
+                    .any(|k| k.split_once('.').is_some_and(|(n, _)| n == ns))
+            });
+            if builtin_ns && !known.contains(&id) && !policy_rule_ids.iter().any(|r| r == id) {
+                return Err(PolicyError::UnknownRule {
+                    source_name: source_name.to_owned(),
+                    field: field.to_owned(),
+                    rule: id.to_owned(),
+                });
+            }
+            Ok(())
+        };
+        for id in file.rules.keys() {
+            check_id("rules", id)?;
+        }
+        for (i, o) in file.overrides.iter().enumerate() {
+            for id in o.rules.keys() {
+                check_id(&format!("override[{i}].rules"), id)?;
+            }
+        }
+        for (i, e) in file.exceptions.iter().enumerate() {
+            if let Some(id) = e.rule() {
+                check_id(&format!("exception[{i}].rule"), id)?;
+            }
         }
         let limits = file.limits.clone().unwrap_or_default();
         let mut p = Policy {
@@ -561,28 +604,86 @@ impl Policy {
         &self.exceptions
     }
 
+    /// Rule ids the policy names (in `[rules]`, overrides or exceptions)
+    /// that neither `rules` nor the verification checks define. Callers that
+    /// load extra rules beside a policy check this before scanning; the
+    /// verdict is an error when it is not empty.
+    pub fn unknown_rule_ids(&self, rules: &crate::rules::Ruleset) -> Vec<String> {
+        let mut named: Vec<&str> = self.rules.keys().map(String::as_str).collect();
+        for o in &self.overrides {
+            named.extend(o.rules.keys().map(String::as_str));
+        }
+        named.extend(self.exceptions.iter().filter_map(Exception::rule));
+        let mut unknown: Vec<String> = named
+            .into_iter()
+            .filter(|id| {
+                !rules.rules().any(|r| r.id() == *id)
+                    && !crate::verify::checks().iter().any(|c| c.id == *id)
+                    && *id != crate::finding::TRUNCATED_ID
+            })
+            .map(str::to_owned)
+            .collect();
+        unknown.sort();
+        unknown.dedup();
+        unknown
+    }
+
     /// What the policy does with `finding`. The most specific setting wins:
     /// a rule action, else a category action, else (for binary content) the
     /// `opaque` action, else the severity threshold. Overrides whose paths
     /// match the finding's file replace the top-level settings they name,
     /// later overrides over earlier ones.
+    ///
+    /// Override globs match the path the file is written to (`a//b` is
+    /// `a/b`, see [`crate::diff::path::normalize`]) and never a path that
+    /// leaves the repository. For the checks in [`NON_DOWNGRADABLE`] an
+    /// override can only make the action stricter, never weaker.
     pub fn action_for(&self, finding: &Finding) -> Action {
-        let path = finding.location().path.as_deref().unwrap_or("");
+        let raw = finding.location().path.as_deref().unwrap_or("");
+        let path = crate::diff::path::normalize_str(raw);
+        let inside = crate::diff::path::stays_inside(&path);
+        let opaque = (finding.rule_id() == "verify.binary-content").then_some(self.opaque);
+        let decide = |block_at: Severity, category: Option<Action>, rule: Option<Action>| {
+            rule.or(category)
+                .or(opaque)
+                .unwrap_or(if finding.severity() >= block_at {
+                    Action::Block
+                } else {
+                    Action::Warn
+                })
+        };
         let mut block_at = self.block_at;
         let mut category = self.categories.get(&finding.category()).copied();
         let mut rule = self.rules.get(finding.rule_id()).copied();
-        for o in self.overrides.iter().filter(|o| o.globs.is_match(path)) {
+        let top = decide(block_at, category, rule);
+        for o in self
+            .overrides
+            .iter()
+            .filter(|o| inside && o.globs.is_match(&*path))
+        {
             block_at = o.block_at.unwrap_or(block_at);
             category = o.categories.get(&finding.category()).copied().or(category);
             rule = o.rules.get(finding.rule_id()).copied().or(rule);
         }
-        let opaque = (finding.rule_id() == "verify.binary-content").then_some(self.opaque);
-        rule.or(category)
-            .or(opaque)
-            .unwrap_or(if finding.severity() >= block_at {
-                Action::Block
-            } else {
-                Action::Warn
-            })
+        let action = decide(block_at, category, rule);
+        if NON_DOWNGRADABLE.contains(&finding.rule_id()) {
+            // Block < Warn < Off in the enum's order: the stricter is the smaller.
+            return action.min(top);
+        }
+        action
     }
+}
+
+/// Every rule id diffver defines without extra rules: the built-in packs'
+/// rules (read from their `id = "…"` lines, without compiling them), the
+/// verification checks and the truncation marker.
+fn known_rule_ids() -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = crate::rules::BUILTIN_PACKS
+        .iter()
+        .flat_map(|(_, src)| src.lines())
+        .filter_map(|l| l.strip_prefix("id = \"")?.strip_suffix('"'))
+        .collect();
+    ids.extend(crate::verify::checks().iter().map(|c| c.id));
+    ids.push(crate::finding::TRUNCATED_ID);
+    ids
 }

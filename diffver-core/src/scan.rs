@@ -47,7 +47,13 @@ pub fn scan(diff: &Diff<'_>, rules: &Ruleset, config: &ScanConfig<'_>) -> ScanRe
     let mut out = Vec::new();
     let post_images = verify::verify_into(diff, &config.verify, &mut out);
     if !crate::finding::full(&out) {
+        let start = out.len();
         rules.scan_into(diff, &config.rules, &mut out);
+        if let Some(base) = config.verify.base() {
+            rules.scan_moves_into(diff, base, &config.rules, &mut out);
+            // A moved file's hunk lines and its post-image share line numbers.
+            crate::finding::one_per_rule_and_line(&mut out, start);
+        }
         crate::finding::cap(&mut out);
     }
     ScanReport {

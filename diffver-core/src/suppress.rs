@@ -99,6 +99,13 @@ impl Timestamp {
     }
 }
 
+impl ExceptionDef {
+    /// The rule id the exception names, if any.
+    pub(crate) fn rule(&self) -> Option<&str> {
+        self.rule.as_deref()
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExceptionDef {
@@ -197,14 +204,25 @@ impl Exception {
     }
 
     /// Whether the exception matches the finding (ignoring expiry).
+    ///
+    /// Path globs match the path the file is written to (`a//b` is `a/b`)
+    /// and never a path that leaves the repository (`fixtures/../../x`).
     pub fn matches(&self, f: &Finding) -> bool {
-        let path = f.location().path.as_deref().unwrap_or("");
+        let raw = f.location().path.as_deref().unwrap_or("");
+        let path = crate::diff::path::normalize_str(raw);
         self.rule.as_deref().is_none_or(|r| r == f.rule_id())
             && self
                 .fingerprint
                 .as_deref()
                 .is_none_or(|fp| fp == f.fingerprint())
-            && (self.globs.is_empty() || self.globs.iter().any(|g| g.is_match(path)))
+            && (self.globs.is_empty()
+                || (crate::diff::path::stays_inside(&path)
+                    && self.globs.iter().any(|g| g.is_match(&*path))))
+    }
+
+    /// The rule id the exception names, if any.
+    pub fn rule(&self) -> Option<&str> {
+        self.rule.as_deref()
     }
 
     /// Whether the exception has expired at `now`.

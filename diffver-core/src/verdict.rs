@@ -390,6 +390,22 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
             now: inputs.ctx.now,
         },
     };
+    // A policy that names a rule the ruleset does not have (a typo) would
+    // silently do nothing: the scan is an error instead.
+    let unknown = policy.unknown_rule_ids(inputs.rules);
+    if !unknown.is_empty() {
+        // Configuration that cannot be applied is an input error: it
+        // blocks whatever `on_error` says (that is for internal faults).
+        verdict.decision = Decision::Error;
+        verdict.blocks = true;
+        verdict.error_kind = ErrorKind::Input;
+        verdict.error = Some(format!(
+            "policy {} names unknown rule ids: {}",
+            policy.id(),
+            unknown.join(", ")
+        ));
+        return verdict;
+    }
     let mut limits = Limits::default();
     if let Some(n) = policy.max_diff_bytes() {
         limits = limits.with_max_input_bytes(n);

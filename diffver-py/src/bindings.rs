@@ -73,6 +73,16 @@ fn rule_err(py: Python<'_>, e: RuleError) -> PyErr {
         }
         RuleError::Duplicate { rule } => vec![("rule", obj(py, rule)), ("field", obj(py, "id"))],
         RuleError::Syntax { line, .. } => vec![("line", obj(py, line))],
+        RuleError::Regex {
+            rule,
+            field,
+            offset,
+            ..
+        } => vec![
+            ("rule", obj(py, rule)),
+            ("field", obj(py, field)),
+            ("offset", obj(py, offset)),
+        ],
         _ => vec![],
     };
     raise(py, "RuleError", msg, fields)
@@ -83,6 +93,9 @@ fn policy_err(py: Python<'_>, e: PolicyError) -> PyErr {
     let fields = match e {
         PolicyError::Invalid { field, .. } => vec![("field", obj(py, field))],
         PolicyError::Syntax { line, .. } => vec![("line", obj(py, line))],
+        PolicyError::UnknownRule { field, rule, .. } => {
+            vec![("field", obj(py, field)), ("rule", obj(py, rule))]
+        }
         PolicyError::UnknownBuiltin { name } => {
             vec![("field", obj(py, "name")), ("name", obj(py, name))]
         }
@@ -184,8 +197,10 @@ impl PyRuleset {
         }
     }
 
+    /// Compiles a rules file. Like the CLI's `--rules`, the rules are added
+    /// to the built-in packs unless `builtin=False` asks for them alone.
     #[staticmethod]
-    #[pyo3(signature = (text, name = "<string>", builtin = false))]
+    #[pyo3(signature = (text, name = "<string>", builtin = true))]
     fn from_toml(py: Python<'_>, text: &str, name: &str, builtin: bool) -> PyResult<PyRuleset> {
         let mut b = Ruleset::builder();
         if builtin {

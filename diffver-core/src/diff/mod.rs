@@ -5,9 +5,11 @@
 //! old/new line numbers and byte offset in the input. [`stat`] renders a diff
 //! the way `git apply --numstat` and `git apply --summary` do.
 
+pub mod binary;
 mod limits;
 mod model;
 mod parse;
+pub mod path;
 mod quote;
 pub mod stat;
 

@@ -860,6 +860,8 @@ fn parse_range(s: &[u8]) -> Option<(HunkRange, &[u8])> {
 
 /// Decides the old and new paths from every source, most specific first.
 fn resolve_paths(f: &mut FilePatch) {
+    // git collapses repeated slashes in these names before using them.
+    super::path::squash_sources(&mut f.sources);
     let s = &f.sources;
     let git_old = s.git_line.as_ref().map(|(a, _)| a.clone());
     let git_new = s.git_line.as_ref().map(|(_, b)| b.clone());

@@ -59,6 +59,8 @@ impl ScanOptions {
 /// Most matches reported per rule and window (a pathological line cannot
 /// produce unbounded findings).
 const MAX_MATCHES_PER_WINDOW: usize = 16;
+/// Most bytes of a match shown in an excerpt.
+const MAX_MATCH_SHOWN: usize = 120;
 /// Depth of recursive decoding.
 const MAX_DECODE_DEPTH: usize = 2;
 
@@ -85,6 +87,7 @@ pub(crate) fn scan(
     opts: &ScanOptions,
     out: &mut Vec<FindingBuilder>,
 ) {
+    let start = out.len();
     let files = diff.files();
     let threads = opts.threads.clamp(1, files.len().max(1));
     if threads == 1 {
@@ -129,11 +132,13 @@ pub(crate) fn scan(
             out.extend(part);
         }
     }
+    super::synthetic::scan_binaries(diff, rs, opts, out);
     scan_segments(diff, rs, opts, out);
+    crate::finding::one_per_rule_and_line(out, start);
 }
 
 /// Runs the rules over the hunks of `files`.
-fn scan_files(
+pub(crate) fn scan_files(
     diff: &Diff<'_>,
     rs: &Ruleset,
     opts: &ScanOptions,
@@ -143,9 +148,10 @@ fn scan_files(
     // One line buffer reused for every hunk.
     let mut lines: Vec<ULine<'_>> = Vec::new();
     for f in files {
+        // Rules match the path the file is written to (`a//b` is `a/b`).
         let path = f
             .path()
-            .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned())
+            .map(crate::diff::PatchPath::normalized_lossy)
             .unwrap_or_default();
         let active: Vec<bool> = rs.rules.iter().map(|r| r.applies_to(&path)).collect();
         let agent_file = rs.agent_rules.iter().any(|&r| active[r as usize]);
@@ -186,7 +192,7 @@ fn scan_segments(diff: &Diff<'_>, rs: &Ruleset, opts: &ScanOptions, out: &mut Ve
         let file = seg.file.and_then(|i| diff.files().get(i));
         let path = file
             .and_then(FilePatch::path)
-            .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned())
+            .map(crate::diff::PatchPath::normalized_lossy)
             .unwrap_or_default();
         let mut ctx = FileCtx {
             diff,
@@ -353,7 +359,8 @@ fn scan_unit(
                 run_detector(rs, ctx, hunk, lines, li, r, d, out);
             }
         }
-        if !is_plain(l.bytes) {
+        let plain = is_plain(l.bytes);
+        if !plain {
             for &r in &rs.unicode_detectors {
                 if let Some(d) = rs.rules[r as usize].detector
                     && usable(ctx, r, l.scope)
@@ -361,14 +368,18 @@ fn scan_unit(
                     run_detector(rs, ctx, hunk, lines, li, r, d, out);
                 }
             }
-            if let (Some(ac), false) = (&rs.ac, rs.normalize_rules.is_empty()) {
-                let text = String::from_utf8_lossy(l.bytes);
-                let view = normalize::prose(&text);
-                for m in ac.find_overlapping_iter(view.text.as_bytes()) {
-                    for &r in &rs.kw_rules[m.pattern().as_usize()] {
-                        if rs.rules[r as usize].normalize && usable(ctx, r, l.scope) {
-                            cands.push((r, li as u32, Mode::Normalized));
-                        }
+        }
+        // The prose view also removes noise inside words of plain lines
+        // (`&#73;gnore`, `Ig**nore**`, `Ig<b></b>nore`).
+        if let (Some(ac), false) = (&rs.ac, rs.normalize_rules.is_empty())
+            && (!plain || normalize::has_noise(l.bytes))
+        {
+            let text = String::from_utf8_lossy(l.bytes);
+            let view = normalize::prose(&text);
+            for m in ac.find_overlapping_iter(view.text.as_bytes()) {
+                for &r in &rs.kw_rules[m.pattern().as_usize()] {
+                    if rs.rules[r as usize].normalize && usable(ctx, r, l.scope) {
+                        cands.push((r, li as u32, Mode::Normalized));
                     }
                 }
             }
@@ -473,6 +484,9 @@ fn located(
 /// An escaped excerpt of a line around `start..end`, with the secret range
 /// (if any) masked.
 fn snippet(bytes: &[u8], start: usize, end: usize, secret: Option<(usize, usize)>) -> String {
+    // A long match (a rule spanning a minified line) is shown by its start:
+    // the excerpt is bounded whatever the match's length.
+    let end = end.min(start.saturating_add(MAX_MATCH_SHOWN));
     let lo = start.saturating_sub(40);
     let hi = (end + 40).min(bytes.len()).max(lo);
     let mut shown = Vec::with_capacity(hi - lo + 8);
@@ -734,7 +748,7 @@ fn confirm_window(
     if !normalized {
         return search(&text, out);
     }
-    if text.is_ascii() {
+    if text.is_ascii() && !normalize::has_noise(&text) {
         // Phrase rules read past comment markers between the lines of a split
         // phrase; blanking them in ASCII text keeps every offset.
         if hi > lo {

@@ -20,6 +20,7 @@ mod normalize;
 mod redact;
 mod rule;
 mod schema;
+mod synthetic;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex_automata::meta::Regex;
@@ -363,6 +364,19 @@ impl Ruleset {
         out: &mut Vec<FindingBuilder>,
     ) {
         engine::scan(diff, self, opts, out);
+    }
+
+    /// With a base tree, scans the post-images of renames and copies into
+    /// sensitive paths (or paths newly read by path-scoped rules) with the
+    /// destination's rules; the findings are sealed by the caller.
+    pub(crate) fn scan_moves_into(
+        &self,
+        diff: &Diff<'_>,
+        base: &dyn crate::verify::BaseTree,
+        opts: &ScanOptions,
+        out: &mut Vec<FindingBuilder>,
+    ) {
+        synthetic::scan_moves(diff, self, base, opts, out);
     }
 }
 

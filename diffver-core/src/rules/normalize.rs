@@ -4,6 +4,14 @@
 //! lower-cased, whitespace collapsed, and comment markers at line starts
 //! removed (so a phrase split over two `//` lines still reads as one).
 //!
+//! Noise inside words is removed too (issue 11, item 8): control characters
+//! (NUL, BEL, …) and U+FFFD (what invalid UTF-8 becomes), single character
+//! references and escapes (`&#73;`, `&#x49;`, `&colon;` from the complete
+//! WHATWG table, `\u0049`, `\u{49}`, `\x49`), HTML tags and comments
+//! (`Ig<b></b>nore`, `Ig<!-- -->nore`) and Markdown emphasis or code marks
+//! touching a word (`Ig**nore**`, ``Ig`nore` ``, `Ig~~nore~~`). Decoding
+//! repeats until nothing changes (bounded), so the view stays a fixed point.
+//!
 //! Every byte of the view maps back to the byte of the source it came from,
 //! so a match in the view is reported at its place in the diff.
 
@@ -99,34 +107,336 @@ fn fold(c: char) -> String {
     cur
 }
 
+/// Pushes the normalised form of one source character (at source offset
+/// `at`) onto `items`. Original ASCII case is kept in `case` (for entity
+/// names, which are case-sensitive).
+fn push_char(items: &mut Vec<(char, usize)>, case: &mut Vec<char>, c: char, at: usize) {
+    if c == '\n' {
+        items.push(('\n', at));
+        case.push('\n');
+    } else if c.is_ascii() {
+        if c.is_ascii_control() && c != '\t' && c != '\r' {
+            // NUL, BEL and friends inside a word: invisible, dropped.
+            return;
+        }
+        items.push((
+            if c.is_ascii_whitespace() {
+                ' '
+            } else {
+                c.to_ascii_lowercase()
+            },
+            at,
+        ));
+        case.push(c);
+    } else if is_deceptive_char(c)
+        || is_combining_mark(c)
+        || c == '\u{FFFD}'
+        || ('\u{80}'..='\u{9F}').contains(&c)
+    {
+        // Invisible, combining, C1 controls, and replaced invalid UTF-8.
+    } else if c.is_whitespace() {
+        items.push((' ', at));
+        case.push(' ');
+    } else {
+        for e in fold(c).chars() {
+            let e = if e.is_whitespace() { ' ' } else { e };
+            items.push((e, at));
+            case.push(e);
+        }
+    }
+}
+
+/// Most rounds of noise removal (an entity that decodes to an entity…).
+const NOISE_ROUNDS: usize = 3;
+
+/// Whether ASCII text holds noise *inside a word* that [`prose`] removes:
+/// a control character, a character reference or escape touching a letter
+/// (`&#73;gnore`, `Ignore&nbsp;previous`, `\u0049gnore`), a tag between
+/// letters (`Ig<b></b>nore`), an HTML comment, or Markdown marks touching a
+/// word (`Ig**nore**`, `` `ignore` ``). Cheap, and strict on purpose: it
+/// decides whether a plain line needs the (slower) prose view, and most code
+/// (`Vec<u8>`, `*ptr`, `a &= b`, `"\x1b"`) does not.
+pub(crate) fn has_noise(b: &[u8]) -> bool {
+    // Most lines have none of the trigger bytes: one table lookup per byte.
+    if !b.iter().any(|&c| NOISE_TRIGGER[usize::from(c)]) {
+        return false;
+    }
+    let word = |i: Option<usize>| {
+        i.and_then(|i| b.get(i))
+            .is_some_and(u8::is_ascii_alphanumeric)
+    };
+    let prev = |i: usize| i.checked_sub(1);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let noisy = match c {
+            0..=0x08 | 0x0b | 0x0c | 0x0e..=0x1f | 0x7f => true,
+            b'&' => entity_len(&b[i..]).is_some_and(|n| {
+                b.get(i + 1) == Some(&b'#')
+                    || word(prev(i))
+                    || word(Some(i + n))
+                    || b.get(i + n) == Some(&b'#')
+            }),
+            b'\\' => {
+                let n = match b.get(i + 1) {
+                    Some(b'u') if b.get(i + 2) == Some(&b'{') => b[i..]
+                        .iter()
+                        .take(12)
+                        .position(|&c| c == b'}')
+                        .map(|p| p + 1),
+                    Some(b'u') => Some(6),
+                    Some(b'x') => Some(4),
+                    _ => None,
+                };
+                n.is_some_and(|n| word(prev(i)) || word(Some(i + n)))
+            }
+            b'<' => {
+                b[i..].starts_with(b"<!--")
+                    || (word(prev(i)) && {
+                        // Cheap test first: what follows the next `>` must be
+                        // a letter or another tag (`Vec<u8>` is not noise).
+                        let window = &b[i..b.len().min(i + 260)];
+                        memchr::memchr(b'>', window).is_some_and(|c| {
+                            (word(Some(i + c + 1)) || b.get(i + c + 1) == Some(&b'<'))
+                                && ascii_tag_len(window) == Some(c + 1)
+                        })
+                    })
+            }
+            b'*' | b'~' | b'`' => {
+                // Inside a word (`Ig*nore*`, ``Ig`nore` ``), or a double mark
+                // touching one (`**Ignore**`, `~~x~~`).
+                let run = b[i..].iter().take_while(|&&x| x == c).count();
+                let (before, after) = (word(prev(i)), word(Some(i + run)));
+                let hit = (before && after) || (run >= 2 && c != b'`' && (before || after));
+                i += run - 1;
+                hit
+            }
+            _ => false,
+        };
+        if noisy {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Bytes that can start noise (see [`has_noise`]).
+const NOISE_TRIGGER: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = !matches!(i, 0x09 | 0x0a | 0x0d);
+        i += 1;
+    }
+    t[0x7f] = true;
+    t[b'&' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'*' as usize] = true;
+    t[b'~' as usize] = true;
+    t[b'`' as usize] = true;
+    t
+};
+
+/// [`tag_len`] over ASCII bytes.
+fn ascii_tag_len(b: &[u8]) -> Option<usize> {
+    let items: Vec<(char, usize)> = b
+        .iter()
+        .take(260)
+        .enumerate()
+        .map(|(i, &c)| (char::from(c), i))
+        .collect();
+    tag_len(&items, 0)
+}
+
+/// The length of a character reference at the start of `b` (`&#73;`,
+/// `&#x49;`, `&name;`), if it is one.
+fn entity_len(b: &[u8]) -> Option<usize> {
+    let rest = b.strip_prefix(b"&")?;
+    let end = rest.iter().take(33).position(|&c| c == b';')?;
+    let body = &rest[..end];
+    let ok = match body {
+        [b'#', b'x' | b'X', hex @ ..] => !hex.is_empty() && hex.iter().all(u8::is_ascii_hexdigit),
+        [b'#', dec @ ..] => !dec.is_empty() && dec.iter().all(u8::is_ascii_digit),
+        name => !name.is_empty() && name.iter().all(u8::is_ascii_alphanumeric),
+    };
+    ok.then_some(end + 2)
+}
+
+/// Decodes the character reference `body` (between `&` and `;`).
+fn decode_entity(body: &str) -> Option<std::borrow::Cow<'static, str>> {
+    use std::borrow::Cow;
+    let num = |s: &str, radix| {
+        u32::from_str_radix(s, radix)
+            .ok()
+            .and_then(char::from_u32)
+            .map(|c| Cow::Owned(c.to_string()))
+    };
+    if let Some(h) = body.strip_prefix("#x").or_else(|| body.strip_prefix("#X")) {
+        return num(h, 16);
+    }
+    if let Some(d) = body.strip_prefix('#') {
+        return num(d, 10);
+    }
+    html_escape::NAMED_ENTITIES
+        .binary_search_by(|(n, _)| n.cmp(&body.as_bytes()))
+        .ok()
+        .map(|i| Cow::Borrowed(html_escape::NAMED_ENTITIES[i].1))
+}
+
+/// Length in items of an HTML tag or comment starting at `k` (`<b>`,
+/// `</b>`, `<br/>`, `<span class="x">`, `<!-- … -->`), if there is one.
+fn tag_len(items: &[(char, usize)], k: usize) -> Option<usize> {
+    let at = |j: usize| items.get(j).map(|&(c, _)| c);
+    if at(k) != Some('<') {
+        return None;
+    }
+    if at(k + 1) == Some('!') && at(k + 2) == Some('-') && at(k + 3) == Some('-') {
+        let mut j = k + 4;
+        while j + 2 < items.len().min(k + 512) {
+            if at(j) == Some('-') && at(j + 1) == Some('-') && at(j + 2) == Some('>') {
+                return Some(j + 3 - k);
+            }
+            j += 1;
+        }
+        return None;
+    }
+    let mut j = k + 1;
+    if at(j) == Some('/') {
+        j += 1;
+    }
+    let name_start = j;
+    while at(j).is_some_and(|c| c.is_ascii_alphanumeric() || c == '-') && j - name_start < 24 {
+        j += 1;
+    }
+    if j == name_start || !at(name_start).is_some_and(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    // After the name: `>`, `/>`, or whitespace and attributes (anything but
+    // `<`, `>` and line breaks, bounded) up to `>`.
+    match at(j) {
+        Some('>') => return Some(j + 1 - k),
+        Some(' ' | '/') => {}
+        _ => return None,
+    }
+    while let Some(c) = at(j) {
+        if c == '>' {
+            return Some(j + 1 - k);
+        }
+        if c == '<' || c == '\n' || j - k > 256 {
+            return None;
+        }
+        j += 1;
+    }
+    None
+}
+
+/// One round of noise removal over `items`; returns whether anything changed.
+fn strip_noise(items: &mut Vec<(char, usize)>, case: &mut Vec<char>) -> bool {
+    let is_word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let mut out: Vec<(char, usize)> = Vec::with_capacity(items.len());
+    let mut out_case: Vec<char> = Vec::with_capacity(items.len());
+    let mut changed = false;
+    let mut k = 0;
+    while k < items.len() {
+        let (c, at) = items[k];
+        match c {
+            '&' => {
+                let tail: String = case[k..items.len().min(k + 36)].iter().collect();
+                if let Some(n) = entity_len(tail.as_bytes())
+                    && let Some(dec) = decode_entity(&tail[1..n - 1])
+                {
+                    for d in dec.chars() {
+                        push_char(&mut out, &mut out_case, d, at);
+                    }
+                    k += n;
+                    changed = true;
+                    continue;
+                }
+            }
+            '\\' => {
+                let hex = |from: usize, len: usize| -> Option<char> {
+                    let s: String = items
+                        .get(from..from + len)?
+                        .iter()
+                        .map(|&(c, _)| c)
+                        .collect();
+                    if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return None;
+                    }
+                    u32::from_str_radix(&s, 16).ok().and_then(char::from_u32)
+                };
+                let next = items.get(k + 1).map(|&(c, _)| c);
+                let decoded = match next {
+                    Some('u') if items.get(k + 2).map(|&(c, _)| c) == Some('{') => (1..=6)
+                        .find_map(|len| {
+                            (items.get(k + 3 + len).map(|&(c, _)| c) == Some('}'))
+                                .then(|| hex(k + 3, len).map(|c| (c, 4 + len)))
+                                .flatten()
+                        }),
+                    Some('u') => hex(k + 2, 4).map(|c| (c, 6)),
+                    Some('x') => hex(k + 2, 2).map(|c| (c, 4)),
+                    _ => None,
+                };
+                if let Some((d, n)) = decoded {
+                    push_char(&mut out, &mut out_case, d, at);
+                    k += n;
+                    changed = true;
+                    continue;
+                }
+            }
+            '<' => {
+                if let Some(n) = tag_len(items, k) {
+                    k += n;
+                    changed = true;
+                    continue;
+                }
+            }
+            '*' | '`' | '~' => {
+                let mut j = k;
+                while j < items.len() && items[j].0 == c && j - k < 3 {
+                    j += 1;
+                }
+                let before = out.last().map(|&(c, _)| c);
+                let after = items.get(j).map(|&(c, _)| c);
+                if is_word(before) || is_word(after) {
+                    k = j;
+                    changed = true;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        out.push((c, at));
+        out_case.push(case[k]);
+        k += 1;
+    }
+    *items = out;
+    *case = out_case;
+    changed
+}
+
 /// Builds the prose view of `src` (which may hold several lines).
 ///
-/// Two passes: characters are normalised first (each with its source
-/// offset, line breaks kept), then comment markers are removed at line
-/// starts and whitespace is collapsed — so markers are recognised in their
+/// Three passes: characters are normalised first (each with its source
+/// offset, line breaks kept), then noise inside words is removed (repeated
+/// until nothing changes), then comment markers are removed at line starts
+/// and whitespace is collapsed — so markers are recognised in their
 /// normalised form too, and the view is a fixed point of itself.
 pub(crate) fn prose(src: &str) -> View {
     let mut items: Vec<(char, usize)> = Vec::with_capacity(src.len());
+    let mut case: Vec<char> = Vec::with_capacity(src.len());
     for (at, c) in src.char_indices() {
-        if c == '\n' {
-            items.push(('\n', at));
-        } else if c.is_ascii() {
-            items.push((
-                if c.is_ascii_whitespace() {
-                    ' '
-                } else {
-                    c.to_ascii_lowercase()
-                },
-                at,
-            ));
-        } else if is_deceptive_char(c) || is_combining_mark(c) {
-            continue;
-        } else if c.is_whitespace() {
-            items.push((' ', at));
-        } else {
-            for e in fold(c).chars() {
-                items.push((if e.is_whitespace() { ' ' } else { e }, at));
-            }
+        push_char(&mut items, &mut case, c, at);
+    }
+    // Noise starts with one of these; without them a round changes nothing.
+    let may_have_noise = items
+        .iter()
+        .any(|&(c, _)| matches!(c, '&' | '\\' | '<' | '*' | '~' | '`'));
+    for _ in 0..NOISE_ROUNDS {
+        if !may_have_noise || !strip_noise(&mut items, &mut case) {
+            break;
         }
     }
     let mut v = View {
@@ -222,10 +532,62 @@ mod properties {
             prop_assert!(v.map.iter().all(|&i| i < s.len().max(1)));
         }
 
+        /// The same over text dense with the noise the view removes
+        /// (character references, escapes, tags, Markdown marks, controls).
+        #[test]
+        fn noisy_prose_is_idempotent_and_maps_monotonically(
+            s in "([&#;xXuU{}<>/!*~`\\\\-]|amp|lt|nbsp|colon|b|i|[0-9a-fA-F]|\u{0}|\u{7}| |\u{ff49}|\u{ff06}){0,40}"
+        ) {
+            let v = prose(&s);
+            prop_assert_eq!(v.map.len(), v.text.len());
+            prop_assert!(v.map.windows(2).all(|w| w[0] <= w[1]));
+            prop_assert!(v.map.iter().all(|&i| i < s.len().max(1)));
+            let twice = prose(&v.text).text;
+            prop_assert_eq!(twice, v.text);
+        }
+
         /// Blanking comment markers keeps every offset.
         #[test]
         fn blanking_keeps_length(s in "[ -~\\n]{0,80}") {
             prop_assert_eq!(blank_comment_markers(s.as_bytes()).len(), s.len());
         }
+    }
+}
+
+#[cfg(test)]
+mod noise {
+    use super::{has_noise, prose};
+
+    #[test]
+    fn noise_inside_words_is_removed() {
+        for s in [
+            "Ig\0nore",
+            "Ig\u{7}nore",
+            "Ig\u{FFFD}nore",
+            "&#73;gnore",
+            "&#x49;gnore",
+            "\\u0049gnore",
+            "\\u{49}gnore",
+            "Ig**nore**",
+            "Ig<b></b>nore",
+            "Ig<!-- x -->nore",
+            "Ig`nore`",
+        ] {
+            assert_eq!(prose(s).text, "ignore", "{s:?}");
+        }
+        assert_eq!(prose("https&colon;//x").text, "https://x");
+        assert_eq!(prose("a&nbsp;b").text, "a b");
+        assert_eq!(
+            prose("&Colon;").text,
+            prose("\u{2237}").text,
+            "case-sensitive names"
+        );
+        assert_eq!(
+            prose("a ** b").text,
+            "a ** b",
+            "operators between spaces stay"
+        );
+        assert!(!has_noise(b"plain text, a * b"));
+        assert!(has_noise(b"&#73;gnore"));
     }
 }

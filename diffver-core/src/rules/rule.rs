@@ -46,6 +46,25 @@ pub enum RuleError {
         /// Why.
         reason: String,
     },
+    /// A regex does not compile: where in the pattern, and why.
+    #[error(
+        "rule {rule}: field `{field}`: invalid regex at byte {offset} of `{pattern}` (at `{near}`): {message}"
+    )]
+    Regex {
+        /// The rule's id.
+        rule: String,
+        /// The field (`regex`, `requires`, `allow`, …).
+        field: &'static str,
+        /// The pattern.
+        pattern: String,
+        /// Byte offset in the pattern where the error starts (0 when the
+        /// error is not about one place, such as a size limit).
+        offset: usize,
+        /// What is wrong.
+        message: String,
+        /// The pattern from `offset` on (at most 24 bytes), escaped.
+        near: String,
+    },
     /// Two rules share an id.
     #[error("rule {rule}: the id is defined twice")]
     Duplicate {
@@ -145,7 +164,42 @@ fn compile(rule: &str, field: &'static str, pattern: &str) -> Result<Regex, Rule
                 .hybrid_cache_capacity(2 << 20),
         )
         .build(pattern)
-        .map_err(|e| invalid(format!("invalid regex: {e}")))
+        .map_err(|e| regex_error(rule, field, pattern, &e))
+}
+
+/// A [`RuleError::Regex`] with the position regex-syntax reports.
+fn regex_error(
+    rule: &str,
+    field: &'static str,
+    pattern: &str,
+    e: &regex_automata::meta::BuildError,
+) -> RuleError {
+    let (offset, message) = match e.syntax_error() {
+        Some(regex_syntax::Error::Parse(p)) => (p.span().start.offset, p.kind().to_string()),
+        Some(regex_syntax::Error::Translate(t)) => (t.span().start.offset, t.kind().to_string()),
+        _ => (
+            0,
+            e.size_limit().map_or_else(
+                || e.to_string(),
+                |l| format!("the compiled regex exceeds {l} bytes"),
+            ),
+        ),
+    };
+    let bytes = pattern.as_bytes();
+    let from = offset.min(bytes.len());
+    let near = &bytes[from..(from + 24).min(bytes.len())];
+    let mut shown = crate::text::escape_for_display(&bytes[..bytes.len().min(200)]);
+    if bytes.len() > 200 {
+        shown.push('…');
+    }
+    RuleError::Regex {
+        rule: rule.to_owned(),
+        field,
+        pattern: shown,
+        offset,
+        message,
+        near: crate::text::escape_for_display(near),
+    }
 }
 
 /// The same compilation for the keyword-less rules' combined prefilter.

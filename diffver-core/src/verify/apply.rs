@@ -266,7 +266,11 @@ fn find_line(f: &FilePatch, offset: usize) -> Option<&crate::diff::Line> {
 
 /// Applies `f`'s hunks to `pre` exactly. On failure returns the offending
 /// diff line's offset (if one) and a message.
-fn apply(diff: &Diff<'_>, f: &FilePatch, pre: &[u8]) -> Result<Vec<u8>, (Option<usize>, String)> {
+pub(crate) fn apply(
+    diff: &Diff<'_>,
+    f: &FilePatch,
+    pre: &[u8],
+) -> Result<Vec<u8>, (Option<usize>, String)> {
     let lines: Vec<&[u8]> = pre.split_inclusive(|&b| b == b'\n').collect();
     let mut post = Vec::with_capacity(pre.len() + 64);
     let mut cursor = 0usize;

@@ -1,6 +1,7 @@
 //! Opaque and hostile content: binary data that cannot be scanned, control
 //! bytes, invalid UTF-8, lone carriage returns, and terminal escape sequences.
 
+use super::sensitive::Decoded;
 use crate::diff::{Binary, Diff, FilePatch, Hunk, Line, LineKind, Span};
 use crate::finding::{Category, FindingBuilder, RuleMeta, Severity};
 
@@ -52,9 +53,11 @@ pub(super) const TERMINAL_ESCAPE: RuleMeta = RuleMeta {
     description: "ESC, CSI, OSC or C1 control sequences can hide lines, rewrite text or set hyperlinks when a reviewer runs `git diff` in a terminal.",
 };
 
-pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
-    for f in diff.files() {
-        binary(f, out);
+pub(super) fn check(diff: &Diff<'_>, decoded: &[Decoded], out: &mut Vec<FindingBuilder>) {
+    for (i, f) in diff.files().iter().enumerate() {
+        // A literal that decodes to text is read by the rules like any added
+        // file: it is not opaque (a malformed reverse hunk is still reported).
+        binary(f, decoded.get(i) == Some(&Decoded::Text), out);
         for h in f.hunks() {
             if crate::finding::full(out) {
                 return;
@@ -69,7 +72,7 @@ pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
     terminal_escapes(diff, out);
 }
 
-fn binary(f: &FilePatch, out: &mut Vec<FindingBuilder>) {
+fn binary(f: &FilePatch, readable: bool, out: &mut Vec<FindingBuilder>) {
     let (span, malformed) = match f.binary() {
         Binary::No => return,
         Binary::Marker { span } => (*span, false),
@@ -85,16 +88,18 @@ fn binary(f: &FilePatch, out: &mut Vec<FindingBuilder>) {
     } else {
         span
     };
-    out.push(
-        FindingBuilder::new(
-            BINARY,
-            span,
-            "binary content: the change cannot be scanned as text",
-        )
-        .at_diff_line(span)
-        .path(f.path())
-        .key(b"binary"),
-    );
+    if !readable {
+        out.push(
+            FindingBuilder::new(
+                BINARY,
+                span,
+                "binary content: the change cannot be scanned as text",
+            )
+            .at_diff_line(span)
+            .path(f.path())
+            .key(b"binary"),
+        );
+    }
     if malformed {
         out.push(
             FindingBuilder::new(

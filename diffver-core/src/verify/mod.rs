@@ -8,18 +8,22 @@
 //! - `paths`: unsafe and deceptive paths, and paths that collide;
 //! - `modes`: symlinks, submodules, executable bits;
 //! - `content`: binary and other unscannable content, control bytes, terminal escapes;
+//! - `sensitive`: unreadable binary content on, and renames or copies into, sensitive paths;
 //! - `apply`: with a caller-supplied base tree, exact application and blob ids.
 
 mod apply;
 mod content;
 mod modes;
 mod paths;
+mod sensitive;
 mod structure;
 
 use crate::diff::Diff;
 use crate::finding::{Finding, FindingBuilder, RuleMeta, finish};
 
+pub(crate) use apply::apply as apply_to;
 pub use apply::{BaseTree, ObjectFormat, PostImage, git_blob_id};
+pub(crate) use sensitive::{MAX_TOTAL_DECODED, decode_file as decode_binary};
 
 /// Every verification check, in one explicit list.
 pub fn checks() -> &'static [RuleMeta] {
@@ -40,6 +44,8 @@ static ALL: &[RuleMeta] = &[
     paths::WINDOWS,
     paths::DECEPTIVE,
     paths::COLLISION,
+    sensitive::BINARY_SENSITIVE,
+    sensitive::RENAME_SENSITIVE,
     modes::SYMLINK,
     modes::SYMLINK_ESCAPE,
     modes::SUBMODULE,
@@ -76,6 +82,11 @@ impl<'b> Options<'b> {
     pub fn with_base(mut self, base: &'b dyn BaseTree) -> Options<'b> {
         self.base = Some(base);
         self
+    }
+
+    /// The base tree, if one was supplied.
+    pub fn base(&self) -> Option<&'b dyn BaseTree> {
+        self.base
     }
 }
 
@@ -118,7 +129,13 @@ pub(crate) fn verify_into(
     structure::check(diff, out);
     paths::check(diff, out);
     modes::check(diff, out);
-    content::check(diff, out);
+    let decoded = if diff.files().iter().any(|f| f.is_binary()) {
+        sensitive::decode_outcomes(diff)
+    } else {
+        Vec::new()
+    };
+    content::check(diff, &decoded, out);
+    sensitive::check(diff, &decoded, out);
     let images = apply::check(diff, options.base, out);
     crate::finding::cap(out);
     images

@@ -84,7 +84,7 @@ pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
             one_path(p, span, out);
         }
         if let Some(p) = f.new_path() {
-            let key = collision_key(p.as_bytes());
+            let key = collision_key(&p.normalized());
             match seen.get(&key) {
                 Some(other) if *other != p => {
                     let (a, b) = (other.display(), p.display());

@@ -31,7 +31,8 @@ class LimitExceeded(ParseError):
 
 
 class RuleError(DiffverError):
-    """A rule file is invalid: `rule` and `field` name what is wrong."""
+    """A rule file is invalid: `rule` and `field` name what is wrong; for a
+    regex, `offset` is the byte in the pattern where the error starts."""
 
     def __init__(
         self,
@@ -40,15 +41,17 @@ class RuleError(DiffverError):
         rule: Optional[str] = None,
         field: Optional[str] = None,
         line: Optional[int] = None,
+        offset: Optional[int] = None,
     ) -> None:
         super().__init__(message)
         self.rule = rule
         self.field = field
         self.line = line
+        self.offset = offset
 
 
 class PolicyError(DiffverError):
-    """A policy is invalid: `field` names what is wrong."""
+    """A policy is invalid: `field` names what is wrong (`rule`: an unknown rule id)."""
 
     def __init__(
         self,
@@ -57,11 +60,13 @@ class PolicyError(DiffverError):
         field: Optional[str] = None,
         line: Optional[int] = None,
         name: Optional[str] = None,
+        rule: Optional[str] = None,
     ) -> None:
         super().__init__(message)
         self.field = field
         self.line = line
         self.name = name
+        self.rule = rule
 
 
 class SignatureError(DiffverError):
