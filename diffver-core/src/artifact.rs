@@ -12,7 +12,8 @@
 //!
 //! let ctx = verdict::ScanContext::new("s1", Timestamp(1_790_000_000));
 //! let (rules, policy) = (Ruleset::builtin(), Policy::builtin("standard").unwrap());
-//! let v = verdict::evaluate(&verdict::Inputs::new(b"", &rules, &policy, &ctx));
+//! let diff = b"--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n";
+//! let v = verdict::evaluate(&verdict::Inputs::new(diff, &rules, &policy, &ctx));
 //! let signer = HmacSigner::deterministic(SigningMode::Development).unwrap();
 //! let envelope = artifact::sign(&v, &signer).unwrap();
 //! let checked = artifact::verify(&envelope, &Keyring::development()).unwrap();

@@ -132,7 +132,18 @@ fn limits_and_fail_open_or_closed() {
         None,
     );
     assert_eq!(open.decision(), Decision::Error);
-    assert!(!open.blocks());
+    // Issue 11: a limit the input breaks is the submitter's doing, so it
+    // blocks even under fail-open; only internal faults follow `on_error`.
+    assert!(open.blocks());
+    let p = policy("on_error = \"fail_open\"");
+    let rules = diffver_core::verdict::ruleset_for(&p).unwrap();
+    let c = ctx();
+    let fault = diffver_core::verdict::internal_error(
+        &Inputs::new(&d, &rules, &p, &c),
+        "storage unavailable",
+    );
+    assert_eq!(fault.decision(), Decision::Error);
+    assert!(!fault.blocks());
     let files = [add("a.txt", "a"), add("b.txt", "b")].concat();
     assert_eq!(
         run(&files, &policy("[limits]\nmax_files = 1"), None).decision(),

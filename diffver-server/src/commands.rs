@@ -152,8 +152,12 @@ pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
     let ctx = ScanContext::new(scan_id, now(a.now.as_deref())?);
     let base = match &a.base_dir {
         Some(dir) => {
-            let parsed = diff::parse(&bytes, &Limits::default().with_max_input_bytes(a.max_bytes))
-                .with_context(|| format!("cannot parse {name}"))?;
+            // What parses is loaded; a parse error is the verdict's to report
+            // (blocking, with the findings before it), not a reason to stop here.
+            let limits = Limits::default()
+                .with_max_input_bytes(a.max_bytes)
+                .with_allow_empty(a.allow_empty);
+            let (parsed, _) = diff::parse_partial(&bytes, &limits);
             Some(crate::base_dir::load(dir, &parsed)?)
         }
         None => None,
@@ -166,6 +170,7 @@ pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
     let mut inputs = Inputs::new(&bytes, &rules, &policy, &ctx);
     inputs.baseline = baseline.as_ref();
     inputs.fingerprint_key = fingerprint_key.as_deref();
+    inputs.allow_empty = a.allow_empty;
     inputs.threads = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -94,6 +94,11 @@ pub(crate) struct ScanArgs {
     /// Threads for the rules (default: all cores). Results do not depend on it.
     #[arg(long, value_name = "N")]
     pub(crate) jobs: Option<usize>,
+    /// Accept an empty diff (zero bytes) as an empty change that passes. Without
+    /// it an empty input is an error (exit 2): a broken pipeline upstream must
+    /// not read as a clean change. Input that is not a diff is always an error.
+    #[arg(long)]
+    pub(crate) allow_empty: bool,
 }
 
 /// Signing or verification keys.

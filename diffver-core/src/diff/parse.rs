@@ -39,6 +39,35 @@ pub enum ParseError {
         /// Offset of the `diff --cc` line.
         offset: usize,
     },
+    /// The input is empty (zero bytes). Accepted only with
+    /// [`Limits::with_allow_empty`].
+    #[error("the input is empty: there is no patch to verify (allow an empty change explicitly)")]
+    Empty,
+    /// The input is not empty but holds no patch, as `git apply` says "No
+    /// valid patches in input": prose, random bytes, a mail with no diff (a
+    /// series' cover letter), or file headers that change nothing.
+    #[error(
+        "no patch in the input ({bytes} byte(s){}): this is not a diff",
+        if *.mails > 0 { format!(", {} mail message(s) without a diff", .mails) } else { String::new() }
+    )]
+    NoPatch {
+        /// Size of the input in bytes.
+        bytes: usize,
+        /// How many `git format-patch` mail messages it held (a cover letter: 1).
+        mails: usize,
+    },
+}
+
+impl ParseError {
+    /// The offset in the input the error points at, when there is one.
+    pub fn offset(&self) -> Option<usize> {
+        match self {
+            ParseError::LimitExceeded { offset, .. } | ParseError::CombinedDiff { offset } => {
+                Some(*offset)
+            }
+            ParseError::Empty | ParseError::NoPatch { .. } => None,
+        }
+    }
 }
 
 /// Parses a diff with the given limits.
@@ -49,22 +78,63 @@ pub enum ParseError {
 ///
 /// # Errors
 ///
-/// [`ParseError::LimitExceeded`] when the input breaks a limit, and
-/// [`ParseError::CombinedDiff`] for merge diffs. Malformed structure is not an
-/// error: it is kept in the model for [`verify`](crate::verify) to report.
+/// [`ParseError::LimitExceeded`] when the input breaks a limit,
+/// [`ParseError::CombinedDiff`] for merge diffs, [`ParseError::Empty`] for an
+/// empty input (unless [`Limits::with_allow_empty`]) and
+/// [`ParseError::NoPatch`] for input that holds no patch. Malformed structure
+/// is not an error: it is kept in the model for [`verify`](crate::verify) to
+/// report. [`parse_partial`] also returns what was parsed before an error.
 ///
 /// ```
-/// use diffver_core::diff::{parse, Limits};
+/// use diffver_core::diff::{parse, Limits, ParseError};
 /// let d = parse(b"--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+new\n", &Limits::default()).unwrap();
 /// assert_eq!(d.files()[0].line_counts(), (1, 1));
+/// assert!(matches!(parse(b"Approve this PR.\n", &Limits::default()), Err(ParseError::NoPatch { .. })));
+/// assert_eq!(parse(b"", &Limits::default()).unwrap_err(), ParseError::Empty);
+/// assert!(parse(b"", &Limits::default().with_allow_empty(true)).is_ok());
 /// ```
 pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Diff<'a>, ParseError> {
+    match parse_partial(input, limits) {
+        (d, None) => Ok(d),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+/// Parses a diff and, when it cannot be parsed, also returns everything read
+/// before the error: the files that were complete and the text around them.
+///
+/// A gate scans that partial diff so findings gathered before the error (a
+/// private key, then a `diff --cc` line) are reported with the error instead of
+/// being dropped. The partial diff of an input that broke
+/// [`Limit::InputBytes`] is empty: such an input is not read at all.
+///
+/// ```
+/// use diffver_core::diff::{parse_partial, Limits, ParseError};
+/// let input = b"--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\ndiff --cc z\n";
+/// let (d, err) = parse_partial(input, &Limits::default());
+/// assert_eq!(d.files().len(), 1);
+/// assert!(matches!(err, Some(ParseError::CombinedDiff { .. })));
+/// ```
+pub fn parse_partial<'a>(input: &'a [u8], limits: &Limits) -> (Diff<'a>, Option<ParseError>) {
+    let empty = |input| Diff {
+        input,
+        files: Vec::new(),
+        segments: Vec::new(),
+        messages: Vec::new(),
+    };
     if input.len() > limits.max_input_bytes() {
-        return Err(ParseError::LimitExceeded {
+        let e = ParseError::LimitExceeded {
             limit: Limit::InputBytes,
             max: limits.max_input_bytes(),
             offset: limits.max_input_bytes(),
-        });
+        };
+        return (empty(input), Some(e));
+    }
+    if input.is_empty() {
+        return (
+            empty(input),
+            (!limits.allow_empty()).then_some(ParseError::Empty),
+        );
     }
     let mut p = Parser {
         input,
@@ -75,13 +145,37 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Diff<'a>, ParseErro
         hunk_count: 0,
         line_count: 0,
     };
-    p.run()?;
-    Ok(Diff {
+    let mut error = p.run().err();
+    if error.is_none() && !p.files.iter().any(is_patch) {
+        error = Some(ParseError::NoPatch {
+            bytes: input.len(),
+            mails: p
+                .messages
+                .iter()
+                .filter(|m| is_mbox_from(&input[m.start..m.end]))
+                .count(),
+        });
+    }
+    let diff = Diff {
         input,
         files: p.files,
         segments: p.segments,
         messages: p.messages,
-    })
+    };
+    (diff, error)
+}
+
+/// Whether `git apply` would count a file patch as a patch: it has hunks, or,
+/// in git's format, binary data or a change of metadata (mode, add, delete,
+/// rename, copy). File headers alone (`diff --git a/x b/x`, `--- a/x`/`+++ b/x`
+/// with no hunk) are "No valid patches in input".
+fn is_patch(f: &FilePatch) -> bool {
+    !f.hunks.is_empty()
+        || (f.git
+            && (!matches!(f.binary, Binary::No)
+                || f.op != FileOp::Modify
+                || f.old_mode.is_some()
+                || f.new_mode.is_some()))
 }
 
 /// One physical line: `start..end` excludes the line feed, `next` is the start
@@ -978,8 +1072,10 @@ mod tests {
     fn short_binary_marker_does_not_panic() {
         // Regression: "Binary files differ" matches both the prefix and the
         // suffix but is shorter than the two together.
-        let d = p(b"Binary files differ\n");
+        // Outside a git patch a lone marker is no patch (as for `git apply`).
+        let (d, e) = parse_partial(b"Binary files differ\n", &Limits::default());
         assert!(d.files()[0].is_binary());
+        assert!(matches!(e, Some(ParseError::NoPatch { .. })));
         let d = p(b"diff --git a/x b/x\nBinary files differ\r\n");
         assert!(d.files()[0].is_binary());
     }

@@ -1,0 +1,209 @@
+//! Issue 11: fail closed on every input an attacker controls. Each test feeds
+//! a diff from `tests/fixtures/input/` (or an input git itself produced)
+//! through the library; `diffver-server/tests/cli_fail_closed.rs` runs the
+//! same inputs through the CLI.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/git_compare.rs"]
+mod git_compare;
+
+use std::path::Path;
+
+use diffver::diff::{self, Limits, ParseError};
+use diffver::policy::Policy;
+use diffver::suppress::Timestamp;
+use diffver::verdict::{self, Decision, ErrorOrigin, Inputs, ScanContext, ScanError, Verdict};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/input")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn scan_with(diff: &[u8], profile: &str, allow_empty: bool) -> Verdict {
+    let policy = Policy::builtin(profile).unwrap();
+    let rules = verdict::ruleset_for(&policy).unwrap();
+    let ctx = ScanContext::new("t", Timestamp(1_795_000_000));
+    let mut inputs = Inputs::new(diff, &rules, &policy, &ctx);
+    inputs.allow_empty = allow_empty;
+    verdict::evaluate(&inputs)
+}
+
+fn input_error(v: &Verdict) -> &ParseError {
+    match v.scan_error() {
+        Some(ScanError::Input(e)) => e,
+        other => panic!("expected an input error, got {other:?}"),
+    }
+}
+
+/// Pseudo-random bytes without a line that starts a patch.
+fn noise(n: usize) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 8) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn input_that_is_not_a_diff_is_an_error_under_every_policy() {
+    let inputs: Vec<(&str, Vec<u8>)> = vec![
+        ("prose", fixture("prose.txt")),
+        ("nul", fixture("nul.bin")),
+        ("cover letter", fixture("cover-letter.patch")),
+        ("random bytes", noise(4096)),
+        ("blank line", b"\n".to_vec()),
+        ("header only", b"diff --git a/x b/x\n".to_vec()),
+        ("markers only", b"--- a/x\n+++ b/x\n".to_vec()),
+    ];
+    for profile in Policy::BUILTIN {
+        for (name, bytes) in &inputs {
+            let v = scan_with(bytes, profile, true);
+            assert_eq!(v.decision(), Decision::Error, "{name} under {profile}");
+            assert!(v.blocks(), "{name} must block under {profile}");
+            let e = input_error(&v);
+            assert!(
+                matches!(e, ParseError::NoPatch { bytes: n, .. } if *n == bytes.len()),
+                "{name}: {e:?}"
+            );
+            assert_eq!(v.scan_error().unwrap().origin(), ErrorOrigin::Input);
+        }
+    }
+    let v = scan_with(&fixture("cover-letter.patch"), "standard", false);
+    assert!(matches!(
+        input_error(&v),
+        ParseError::NoPatch { mails: 1, .. }
+    ));
+}
+
+#[test]
+fn empty_input_is_an_error_unless_allowed() {
+    for profile in Policy::BUILTIN {
+        let v = scan_with(b"", profile, false);
+        assert_eq!(v.decision(), Decision::Error);
+        assert!(v.blocks());
+        assert_eq!(input_error(&v), &ParseError::Empty);
+        let v = scan_with(b"", profile, true);
+        assert_eq!(v.decision(), Decision::Pass, "allow_empty under {profile}");
+        assert!(v.scan_error().is_none());
+    }
+    // The option allows exactly zero bytes: a blank line is still no patch.
+    assert_eq!(
+        scan_with(b"\n", "standard", true).decision(),
+        Decision::Error
+    );
+}
+
+/// The parser agrees with `git apply` on what is "No valid patches in input".
+#[test]
+fn no_patch_agrees_with_git_apply() {
+    let repo = tempfile::tempdir().unwrap();
+    git_compare::git(repo.path(), &["init", "-q"]).unwrap();
+    let cases: Vec<Vec<u8>> = vec![
+        fixture("prose.txt"),
+        fixture("nul.bin"),
+        fixture("cover-letter.patch"),
+        noise(512),
+        b"\n".to_vec(),
+        b"diff --git a/x b/x\n".to_vec(),
+        b"--- a/x\n+++ b/x\n".to_vec(),
+        b"--- /dev/null\n+++ b/y\n".to_vec(),
+        b"Binary files a/x and b/x differ\n".to_vec(),
+        // These are patches for git (it may still refuse to apply them).
+        b"diff --git a/y b/y\nnew file mode 100644\n".to_vec(),
+        b"diff --git a/x b/x\nold mode 100644\nnew mode 100755\n".to_vec(),
+        b"diff --git a/x b/z\nsimilarity index 100%\nrename from x\nrename to z\n".to_vec(),
+        b"--- /dev/null\n+++ b/y\n@@ -0,0 +1 @@\n+y\n".to_vec(),
+        fixture("private-key-then-cc.diff")[..fixture("private-key-then-cc.diff").len() - 12]
+            .to_vec(),
+    ];
+    for case in cases {
+        let out = std::process::Command::new("git")
+            .args(["apply", "--check", "-"])
+            .current_dir(repo.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", repo.path())
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write as _;
+                c.stdin.take().unwrap().write_all(&case)?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        let git_no_patch =
+            String::from_utf8_lossy(&out.stderr).contains("No valid patches in input");
+        let ours = diff::parse(&case, &Limits::default());
+        assert_eq!(
+            matches!(ours, Err(ParseError::NoPatch { .. })),
+            git_no_patch,
+            "{:?}: git says {:?}, diffver {:?}",
+            String::from_utf8_lossy(&case),
+            String::from_utf8_lossy(&out.stderr),
+            ours.err()
+        );
+    }
+}
+
+#[test]
+fn a_combined_diff_blocks_even_fail_open_and_keeps_earlier_findings() {
+    let d = fixture("private-key-then-cc.diff");
+    for profile in Policy::BUILTIN {
+        let v = scan_with(&d, profile, false);
+        assert_eq!(v.decision(), Decision::Error, "{profile}");
+        assert!(v.blocks(), "a diff --cc must not open a fail-open gate");
+        assert!(matches!(input_error(&v), ParseError::CombinedDiff { .. }));
+        assert!(
+            v.findings()
+                .iter()
+                .any(|e| e.finding.rule_id() == "secret.private-key"),
+            "the key before the diff --cc is still reported under {profile}"
+        );
+        assert_eq!(v.diff().files, 1);
+    }
+}
+
+#[test]
+fn a_limit_the_input_breaks_blocks_even_fail_open() {
+    let d = fixture("private-key-then-cc.diff");
+    let key = &d[..d.len() - b"diff --cc z\n".len()];
+    let second = b"diff --git a/b.txt b/b.txt\nnew file mode 100644\n--- /dev/null\n+++ b/b.txt\n@@ -0,0 +1 @@\n+b\n";
+    let two = [key, &second[..]].concat();
+    let policy = Policy::from_toml(
+        "schema = \"diffver.policy/v1\"\nid = \"p\"\nversion = \"1\"\nextends = \"permissive\"\n[limits]\nmax_files = 1\n",
+        "p.toml",
+    )
+    .unwrap();
+    assert_eq!(policy.on_error(), diffver::policy::OnError::FailOpen);
+    let rules = verdict::ruleset_for(&policy).unwrap();
+    let ctx = ScanContext::new("t", Timestamp(1_795_000_000));
+    let v = verdict::evaluate(&Inputs::new(&two, &rules, &policy, &ctx));
+    assert_eq!(v.decision(), Decision::Error);
+    assert!(v.blocks());
+    assert!(matches!(input_error(&v), ParseError::LimitExceeded { .. }));
+    assert!(
+        v.findings()
+            .iter()
+            .any(|e| e.finding.rule_id() == "secret.private-key")
+    );
+    // An internal fault is what `on_error` is for.
+    let fault = verdict::internal_error(&Inputs::new(&two, &rules, &policy, &ctx), "db down");
+    assert_eq!(fault.decision(), Decision::Error);
+    assert!(!fault.blocks(), "fail-open applies to internal faults");
+    assert_eq!(
+        fault.scan_error().map(ScanError::origin),
+        Some(ErrorOrigin::Internal)
+    );
+    let standard = Policy::builtin("standard").unwrap();
+    let fault = verdict::internal_error(&Inputs::new(&two, &rules, &standard, &ctx), "db down");
+    assert!(fault.blocks());
+}
