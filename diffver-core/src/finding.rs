@@ -424,6 +424,11 @@ impl FindingBuilder {
         self
     }
 
+    /// Adds a note to the message (`… (in the commit message)`).
+    pub(crate) fn append_message(&mut self, note: &str) {
+        self.message.push_str(note);
+    }
+
     /// Records the decodings that revealed the match, outermost first.
     pub fn decoding(mut self, chain: &[&'static str]) -> FindingBuilder {
         self.decoding = chain.to_vec();

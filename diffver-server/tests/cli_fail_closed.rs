@@ -83,3 +83,41 @@ fn combined_diff_after_a_key_blocks_fail_open_and_keeps_the_finding() {
     assert!(text.contains("combined diff"), "{text}");
     assert!(text.contains("fail-closed: blocks"), "{text}");
 }
+
+#[test]
+fn text_outside_hunks_is_scanned() {
+    let out = diffver()
+        .arg("scan")
+        .arg(fixture("mail-with-injection.patch"))
+        .assert()
+        .code(1);
+    let text = stdout(&out);
+    assert!(text.contains("pi.instruction-override"), "{text}");
+    assert!(
+        text.contains("(in the commit message or preamble)"),
+        "{text}"
+    );
+    assert!(text.contains("(after the mail signature)"), "{text}");
+    let out = diffver()
+        .arg("scan")
+        .arg(fixture("hunk-heading.diff"))
+        .assert();
+    let text = stdout(&out);
+    assert!(text.contains("(in a hunk heading)"), "{text}");
+    let out = diffver()
+        .args(["scan", "--policy", "strict"])
+        .arg(fixture("../verify/header-text.trigger.diff"))
+        .assert()
+        .code(1);
+    let text = stdout(&out);
+    assert!(text.contains("verify.header-text"), "{text}");
+}
+
+#[test]
+fn rules_test_runs_message_scope_examples() {
+    diffver()
+        .args(["rules", "test"])
+        .arg(fixture("message-rule.toml"))
+        .assert()
+        .code(0);
+}

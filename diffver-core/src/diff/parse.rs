@@ -197,6 +197,9 @@ struct Parser<'a, 'l> {
     line_count: usize,
 }
 
+/// The marker git writes after a line without a final line feed.
+const NO_NEWLINE_MARKER: &[u8] = b"\\ No newline at end of file";
+
 fn strip_cr(l: &[u8]) -> &[u8] {
     l.strip_suffix(b"\r").unwrap_or(l)
 }
@@ -238,6 +241,46 @@ fn parse_percent(s: &[u8]) -> Option<u8> {
     let s = s.trim_ascii();
     let n = parse_u32(s.strip_suffix(b"%")?)?;
     u8::try_from(n).ok().filter(|&n| n <= 100)
+}
+
+/// Length of the octal mode at the start of a header value (0: none).
+fn mode_len(v: &[u8]) -> usize {
+    let lead = v.iter().take_while(|b| **b == b' ').count();
+    let n = v[lead..]
+        .iter()
+        .take_while(|b| (b'0'..=b'7').contains(*b))
+        .count();
+    if n == 0 { 0 } else { lead + n }
+}
+
+/// Length of the `N%` at the start of a header value (0: none).
+fn percent_len(v: &[u8]) -> usize {
+    let n = v.iter().take_while(|b| b.is_ascii_digit()).count();
+    match v.get(n) {
+        Some(b'%') if n > 0 => n + 1,
+        _ => 0,
+    }
+}
+
+/// Length of `<hex>..<hex>[ <mode>]` at the start of an `index` value (0: none).
+fn index_len(v: &[u8]) -> usize {
+    let hex = |s: &[u8]| s.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    let a = hex(v);
+    if a == 0 || !v[a..].starts_with(b"..") {
+        return 0;
+    }
+    let b = hex(&v[a + 2..]);
+    if b == 0 {
+        return 0;
+    }
+    let ids = a + 2 + b;
+    match v.get(ids) {
+        Some(b' ') => match mode_len(&v[ids + 1..]) {
+            0 => ids,
+            m => ids + 1 + m,
+        },
+        _ => ids,
+    }
 }
 
 /// Strips the first path component (`a/`, `b/`, `dirA/`), like `git apply -p1`.
@@ -422,6 +465,26 @@ impl<'a> Parser<'a, '_> {
         self.segments.push(Segment { kind, span, file });
     }
 
+    /// Records the text of header line `l` after its value (which starts at
+    /// `value_at` in the line and is `value_len` bytes long) as
+    /// [`SegmentKind::HeaderText`] of the file being read, unless it is only
+    /// white space.
+    fn header_text(&mut self, l: RawLine, value_at: usize, value_len: usize) {
+        let t = self.text(l);
+        let from = (value_at + value_len).min(t.len());
+        let rest = &t[from..];
+        if rest.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let lead = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let file = self.files.len();
+        self.push_segment(
+            SegmentKind::HeaderText,
+            Span::new(l.start + from + lead, l.start + t.len()),
+            Some(file),
+        );
+    }
+
     fn push_file(&mut self, f: FilePatch, at: usize) -> Result<(), ParseError> {
         if self.files.len() >= self.limits.max_files() {
             return Err(ParseError::LimitExceeded {
@@ -565,14 +628,18 @@ impl<'a> Parser<'a, '_> {
             let span = Some(Span::new(l.start, l.end));
             if let Some(v) = t.strip_prefix(b"old mode ") {
                 f.old_mode = parse_mode(v);
+                self.header_text(l, t.len() - v.len(), mode_len(v));
             } else if let Some(v) = t.strip_prefix(b"new mode ") {
                 f.new_mode = parse_mode(v);
+                self.header_text(l, t.len() - v.len(), mode_len(v));
             } else if let Some(v) = t.strip_prefix(b"deleted file mode ") {
                 is_delete = true;
                 f.old_mode = parse_mode(v);
+                self.header_text(l, t.len() - v.len(), mode_len(v));
             } else if let Some(v) = t.strip_prefix(b"new file mode ") {
                 is_new = true;
                 f.new_mode = parse_mode(v);
+                self.header_text(l, t.len() - v.len(), mode_len(v));
             } else if let Some(v) = t
                 .strip_prefix(b"rename from ")
                 .or_else(|| t.strip_prefix(b"rename old "))
@@ -597,10 +664,13 @@ impl<'a> Parser<'a, '_> {
                 f.sources.spans[4] = span;
             } else if let Some(v) = t.strip_prefix(b"similarity index ") {
                 similarity = parse_percent(v);
+                self.header_text(l, t.len() - v.len(), percent_len(v));
             } else if let Some(v) = t.strip_prefix(b"dissimilarity index ") {
                 f.dissimilarity = parse_percent(v);
+                self.header_text(l, t.len() - v.len(), percent_len(v));
             } else if let Some(v) = t.strip_prefix(b"index ") {
                 f.index = parse_index(v);
+                self.header_text(l, t.len() - v.len(), index_len(v));
             } else if t.starts_with(b"--- ") && self.is_marker_pair(l)? {
                 pos = self.markers(&mut f, l)?;
                 break;
@@ -812,6 +882,17 @@ impl<'a> Parser<'a, '_> {
                 b'\\' => match lines.last_mut() {
                     Some(last) if last.flags & Line::NO_NEWLINE == 0 => {
                         last.flags |= Line::NO_NEWLINE;
+                        // Git takes any `\` line of 12 bytes or more as the
+                        // marker, so other text rides along unapplied.
+                        let text = strip_cr(&input[pos..end]);
+                        if text != NO_NEWLINE_MARKER {
+                            let file = self.files.len();
+                            self.push_segment(
+                                SegmentKind::HeaderText,
+                                Span::new(pos, pos + text.len()),
+                                Some(file),
+                            );
+                        }
                         pos = next;
                         continue;
                     }
