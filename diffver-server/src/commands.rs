@@ -18,25 +18,68 @@ use crate::{
     BaselineCmd, Format, KeyArgs, PolicyCmd, RulesCmd, ScanArgs, Source, StatArgs, VerifyArgs,
 };
 
+/// Configuration that would change what `git diff` writes, pinned so that
+/// `--git` reads the same diff whatever the user's or the repository's config.
+const GIT_CONFIG_PINS: &[&str] = &[
+    // Paths C-quoted as diffver reads them; empty context lines kept as " ".
+    "core.quotePath=true",
+    "diff.suppressBlankEmpty=false",
+];
+
+/// `git diff` options that pin its output: prefixes (`diff.noprefix`,
+/// `diff.mnemonicPrefix`, `diff.srcPrefix`), the whole tree whatever the
+/// working directory (`diff.relative`), no external diff or textconv driver
+/// (`diff.external`, `GIT_EXTERNAL_DIFF`, `.gitattributes`), no colour
+/// (`color.ui`, `color.diff`), full blob ids and binary data, submodules as
+/// gitlink changes however they are configured (`diff.submodule`,
+/// `diff.ignoreSubmodules`, `submodule.*.ignore`), and renames and copies
+/// detected (`-M -C`, whatever `diff.renames` says).
+const GIT_DIFF_PINS: &[&str] = &[
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+    "--no-relative",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--no-color",
+    "--full-index",
+    "--binary",
+    "--submodule=short",
+    "--ignore-submodules=none",
+    "-M",
+    "-C",
+];
+
+/// Environment variables that change `git diff`'s output.
+const GIT_ENV_UNSET: &[&str] = &[
+    "GIT_EXTERNAL_DIFF",
+    "GIT_DIFF_OPTS",
+    "GIT_DIFF_PATH_COUNTER",
+    "GIT_DIFF_PATH_TOTAL",
+];
+
+/// The `git` command `--git RANGE` runs (see [`GIT_DIFF_PINS`]).
+fn git_diff_command(range: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new("git");
+    // Replace refs (`git replace`) would let the repository substitute the
+    // objects the range names.
+    cmd.arg("--no-replace-objects");
+    for c in GIT_CONFIG_PINS {
+        cmd.args(["-c", c]);
+    }
+    cmd.arg("diff").args(GIT_DIFF_PINS).args([range, "--"]);
+    for v in GIT_ENV_UNSET {
+        cmd.env_remove(v);
+    }
+    cmd
+}
+
 /// Reads the diff from a file, standard input, or `git diff`.
 fn read_source(src: &Source, max: usize) -> anyhow::Result<(String, Vec<u8>)> {
     if let Some(range) = &src.git {
         if range.starts_with('-') {
             bail!("the git range {range:?} must not start with '-'");
         }
-        let out = std::process::Command::new("git")
-            .args([
-                "diff",
-                "--no-color",
-                "--no-ext-diff",
-                "--binary",
-                "-M",
-                "-C",
-                range,
-                "--",
-            ])
-            .output()
-            .context("cannot run git")?;
+        let out = git_diff_command(range).output().context("cannot run git")?;
         if !out.status.success() {
             bail!(
                 "git diff {range} failed: {}",

@@ -47,7 +47,9 @@ enum Command {
 pub(crate) struct Source {
     /// The diff to read (`-` or nothing: standard input).
     pub(crate) path: Option<PathBuf>,
-    /// Let git produce the diff: `git diff --binary -M -C <RANGE>` in the current directory.
+    /// Let git produce the diff of RANGE in the current repository, with every option that
+    /// changes git's output pinned (prefixes, whole tree, no external diff or textconv, no
+    /// colour, full index, binary, renames and copies), whatever the git config says.
     #[arg(long, value_name = "RANGE", conflicts_with = "path")]
     pub(crate) git: Option<String>,
 }

@@ -121,3 +121,92 @@ fn rules_test_runs_message_scope_examples() {
         .assert()
         .code(0);
 }
+
+fn git(dir: &Path, home: &Path, args: &[&str]) {
+    let st = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .unwrap();
+    assert!(st.success(), "git {args:?}");
+}
+
+/// Issue 11, item 7: `--git` reads the diff git would apply, whatever the
+/// user's config says about prefixes, relative paths, colour, external diff
+/// and textconv drivers.
+#[test]
+fn git_source_ignores_hostile_git_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (repo, home) = (tmp.path().join("repo"), tmp.path().to_path_buf());
+    std::fs::create_dir_all(repo.join("docs")).unwrap();
+    std::fs::create_dir_all(repo.join(".github/workflows")).unwrap();
+    let g = |args: &[&str]| git(&repo, &home, args);
+    g(&["init", "-q", "-b", "main"]);
+    for (k, v) in [
+        ("user.name", "T"),
+        ("user.email", "t@example.com"),
+        ("commit.gpgsign", "false"),
+    ] {
+        g(&["config", k, v]);
+    }
+    std::fs::write(repo.join("docs/readme.md"), "docs\n").unwrap();
+    std::fs::write(repo.join(".github/workflows/x.yml"), "name: x\n").unwrap();
+    g(&["add", "-A"]);
+    g(&["commit", "-q", "-m", "base"]);
+    std::fs::write(
+        repo.join(".github/workflows/x.yml"),
+        "name: x\non: pull_request_target\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo \"${{ github.event.pull_request.title }}\"\n",
+    )
+    .unwrap();
+    g(&["commit", "-q", "-am", "workflow"]);
+    // Hostile configuration, set after the commits so git itself is unaffected.
+    let hide = tmp.path().join("hide.sh");
+    std::fs::write(&hide, "#!/bin/sh\necho nothing to see\n").unwrap();
+    std::fs::set_permissions(&hide, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let hide = hide.to_str().unwrap();
+    std::fs::write(repo.join(".git/info/attributes"), "*.yml diff=hide\n").unwrap();
+    for (k, v) in [
+        ("diff.noprefix", "true"),
+        ("diff.mnemonicPrefix", "true"),
+        ("diff.relative", "true"),
+        ("color.ui", "always"),
+        ("color.diff", "always"),
+        ("diff.external", hide),
+        ("diff.hide.textconv", hide),
+        ("diff.suppressBlankEmpty", "true"),
+        ("core.quotePath", "false"),
+        ("diff.ignoreSubmodules", "all"),
+    ] {
+        g(&["config", k, v]);
+    }
+    let docs = repo.join("docs");
+    let out = diffver()
+        .args(["stat", "--numstat", "--git", "HEAD~1..HEAD"])
+        .current_dir(&docs)
+        .env("HOME", &home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_EXTERNAL_DIFF", hide)
+        .env("GIT_DIFF_OPTS", "--unified=0")
+        .assert()
+        .code(0);
+    assert_eq!(stdout(&out), "6\t0\t.github/workflows/x.yml\n");
+    let out = diffver()
+        .args(["scan", "--format", "json", "--git", "HEAD~1..HEAD"])
+        .current_dir(&docs)
+        .env("HOME", &home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_EXTERNAL_DIFF", hide)
+        .assert()
+        .code(1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let findings = v["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(|f| {
+            f["rule_id"].as_str().is_some_and(|r| r.starts_with("ci."))
+                && f["path"] == ".github/workflows/x.yml"
+        }),
+        "{v:#}"
+    );
+}
