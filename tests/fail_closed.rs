@@ -12,7 +12,7 @@ use std::path::Path;
 
 use diffver::diff::{self, Limits, ParseError};
 use diffver::policy::Policy;
-use diffver::suppress::Timestamp;
+use diffver::suppress::{Baseline, Timestamp};
 use diffver::verdict::{self, Decision, ErrorOrigin, Inputs, ScanContext, ScanError, Verdict};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -307,4 +307,57 @@ fn rules_with_message_scope_have_testable_examples() {
         .build()
         .unwrap();
     assert!(rs.check_examples().is_empty());
+}
+
+/// Issue 11, item 9: a baseline made with token T1 must not suppress a
+/// different token T2 of the same length at the same path.
+#[test]
+fn baselines_tell_two_secrets_apart() {
+    let (t1, t2) = (fixture("token-t1.diff"), fixture("token-t2.diff"));
+    let policy = Policy::builtin("standard").unwrap();
+    let rules = verdict::ruleset_for(&policy).unwrap();
+    let ctx = ScanContext::new("t", Timestamp(1_795_000_000));
+    let run = |diff: &[u8], key: Option<&[u8]>, baseline: Option<&Baseline>| {
+        let mut i = Inputs::new(diff, &rules, &policy, &ctx);
+        i.fingerprint_key = key;
+        i.baseline = baseline;
+        verdict::evaluate(&i)
+    };
+    let key: &[u8] = b"an operator's fingerprint key";
+    for key in [Some(key), None] {
+        let first = run(&t1, key, None);
+        assert_eq!(first.decision(), Decision::Fail);
+        let b = Baseline::from_findings(first.findings().iter().map(|e| &e.finding));
+        let second = run(&t2, key, Some(&b));
+        assert_eq!(
+            second.decision(),
+            Decision::Fail,
+            "T2 is not T1 (key: {})",
+            key.is_some()
+        );
+        assert_eq!(second.suppressed().count(), 0);
+        let again = run(&t1, key, Some(&b));
+        if key.is_some() {
+            // With a key the baseline works as intended: T1 is accepted.
+            assert_eq!(again.decision(), Decision::Pass);
+        } else {
+            // Without one, a secret cannot be baselined at all.
+            assert!(b.is_empty());
+            assert!(
+                again.findings()[0]
+                    .finding
+                    .fingerprint_ignores_secret_value()
+            );
+            assert_eq!(again.decision(), Decision::Fail);
+        }
+    }
+    // A baseline that holds the unkeyed fingerprint (written by an older
+    // version, or by hand) does not accept it either.
+    let blind = run(&t1, None, None);
+    let fp = blind.findings()[0].finding.fingerprint().to_owned();
+    let old = Baseline::from_json(&format!(
+        "{{\"schema\":\"diffver.baseline/v1\",\"findings\":[{{\"fingerprint\":\"{fp}\",\"rule\":\"secret.github-token\"}}]}}"
+    ))
+    .unwrap();
+    assert_eq!(run(&t2, None, Some(&old)).decision(), Decision::Fail);
 }

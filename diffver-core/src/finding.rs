@@ -224,6 +224,7 @@ pub struct Finding {
     location: Location,
     evidence: Option<String>,
     fingerprint: String,
+    blind: bool,
 }
 
 impl Finding {
@@ -279,6 +280,15 @@ impl Finding {
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
+
+    /// Whether the fingerprint leaves out the offending value: a secret
+    /// found without a fingerprint key is fingerprinted by its length only
+    /// (an unkeyed hash of a secret can be guessed), so two secrets of the
+    /// same length at the same path share it. Baselines neither record nor
+    /// accept such findings.
+    pub fn fingerprint_ignores_secret_value(&self) -> bool {
+        self.blind
+    }
 }
 
 /// A finding under construction.
@@ -291,6 +301,7 @@ pub struct FindingBuilder {
     location: Location,
     evidence: Option<String>,
     key: Vec<u8>,
+    blind: bool,
 }
 
 /// Longest display path kept in a finding.
@@ -352,6 +363,7 @@ impl FindingBuilder {
             },
             evidence: None,
             key: Vec::new(),
+            blind: false,
         }
     }
 
@@ -474,6 +486,13 @@ impl FindingBuilder {
         self
     }
 
+    /// Marks the fingerprint as leaving out the offending value (see
+    /// [`Finding::fingerprint_ignores_secret_value`]).
+    pub(crate) fn blind_fingerprint(mut self) -> FindingBuilder {
+        self.blind = true;
+        self
+    }
+
     /// Sets the content that identifies this finding for its fingerprint
     /// (what is wrong, never where it is).
     pub fn key(mut self, key: impl AsRef<[u8]>) -> FindingBuilder {
@@ -540,6 +559,7 @@ pub fn finish(diff: &Diff<'_>, mut drafts: Vec<FindingBuilder>) -> Vec<Finding> 
                 location: d.location,
                 evidence: d.evidence,
                 fingerprint: crate::hex(&h.finalize()),
+                blind: d.blind,
             }
         })
         .collect()

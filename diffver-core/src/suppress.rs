@@ -143,14 +143,17 @@ impl Exception {
         }
     }
 
-    /// Whether the exception matches the finding (ignoring expiry).
+    /// Whether the exception matches the finding (ignoring expiry). An
+    /// exception that names a fingerprint never matches a finding whose
+    /// fingerprint leaves out the secret value
+    /// ([`Finding::fingerprint_ignores_secret_value`]).
     pub fn matches(&self, f: &Finding) -> bool {
         let path = f.location().path.as_deref().unwrap_or("");
         self.rule.as_deref().is_none_or(|r| r == f.rule_id())
             && self
                 .fingerprint
                 .as_deref()
-                .is_none_or(|fp| fp == f.fingerprint())
+                .is_none_or(|fp| fp == f.fingerprint() && !f.fingerprint_ignores_secret_value())
             && (self.globs.is_empty() || self.globs.iter().any(|g| g.is_match(path)))
     }
 
@@ -223,11 +226,16 @@ struct BaselineEntry {
 }
 
 impl Baseline {
-    /// A baseline of every finding given (deduplicated, sorted).
+    /// A baseline of every finding given (deduplicated, sorted), except those
+    /// whose fingerprint cannot tell two values apart (secrets scanned
+    /// without a fingerprint key, see
+    /// [`Finding::fingerprint_ignores_secret_value`]): accepting one would
+    /// accept every secret of the same length at that path.
     pub fn from_findings<'f>(findings: impl IntoIterator<Item = &'f Finding>) -> Baseline {
         Baseline {
             entries: findings
                 .into_iter()
+                .filter(|f| !f.fingerprint_ignores_secret_value())
                 .map(|f| (f.fingerprint().to_owned(), f.rule_id().to_owned()))
                 .collect(),
         }

@@ -435,7 +435,13 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
             });
             break;
         }
-        if suppression.is_none() && inputs.baseline.is_some_and(|b| b.contains(f.fingerprint())) {
+        // A secret fingerprinted without a key (its length only) is never
+        // accepted by a baseline: it would accept any other secret of that
+        // length at that path (issue 11).
+        if suppression.is_none()
+            && !f.fingerprint_ignores_secret_value()
+            && inputs.baseline.is_some_and(|b| b.contains(f.fingerprint()))
+        {
             suppression = Some(Suppression::Baseline);
         }
         if suppression.is_none()

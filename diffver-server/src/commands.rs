@@ -138,6 +138,15 @@ fn signer(key: &KeyArgs) -> anyhow::Result<HmacSigner> {
     }
 }
 
+fn read_fingerprint_key(path: Option<&Path>) -> anyhow::Result<Option<Vec<u8>>> {
+    let Some(p) = path else { return Ok(None) };
+    let k = trim_key(std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?);
+    if k.is_empty() {
+        bail!("the fingerprint key in {} is empty", p.display());
+    }
+    Ok(Some(k))
+}
+
 fn trim_key(mut k: Vec<u8>) -> Vec<u8> {
     while k.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         k.pop();
@@ -184,12 +193,7 @@ pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let fingerprint_key = match &a.fingerprint_key_file {
-        Some(p) => Some(trim_key(
-            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
-        )),
-        None => None,
-    };
+    let fingerprint_key = read_fingerprint_key(a.fingerprint_key_file.as_deref())?;
     // Empty: the core derives `sha256-<prefix>` from the digest it computes.
     let scan_id = a.scan_id.clone().unwrap_or_default();
     let ctx = ScanContext::new(scan_id, now(a.now.as_deref())?);
@@ -297,23 +301,36 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub(crate) fn baseline(c: BaselineCmd) -> anyhow::Result<ExitCode> {
-    let (source, out, existing) = match &c {
-        BaselineCmd::Create { source, output } => (source, output.clone(), None),
-        BaselineCmd::Update { source, baseline } => {
+    let (args, out, existing) = match &c {
+        BaselineCmd::Create { args, output } => (args, output.clone(), None),
+        BaselineCmd::Update { args, baseline } => {
             let text = std::fs::read_to_string(baseline)
                 .with_context(|| format!("cannot read {}", baseline.display()))?;
-            (source, baseline.clone(), Some(Baseline::from_json(&text)?))
+            (args, baseline.clone(), Some(Baseline::from_json(&text)?))
         }
     };
-    let policy = Policy::builtin("standard")?;
-    let rules = load_rules(None, &[])?;
-    let (_, bytes) = read_source(source, 256 << 20)?;
+    let policy = load_policy(&args.policy)?;
+    let rules = load_rules(Some(&policy), &args.rule_files)?;
+    let (_, bytes) = read_source(&args.source, args.max_bytes)?;
+    let fingerprint_key = read_fingerprint_key(args.fingerprint_key_file.as_deref())?;
     let ctx = ScanContext::new("baseline", Timestamp(0));
-    let v = verdict::evaluate(&Inputs::new(&bytes, &rules, &policy, &ctx));
+    let mut inputs = Inputs::new(&bytes, &rules, &policy, &ctx);
+    inputs.fingerprint_key = fingerprint_key.as_deref();
+    let v = verdict::evaluate(&inputs);
     if v.decision() == Decision::Error {
         bail!("cannot scan the diff: {}", v.error().unwrap_or(""));
     }
-    let mut b = Baseline::from_findings(v.findings().iter().map(|e| &e.finding));
+    let findings = v.findings().iter().map(|e| &e.finding);
+    let mut b = Baseline::from_findings(findings.clone());
+    let blind = findings
+        .filter(|f| f.fingerprint_ignores_secret_value())
+        .count();
+    if blind > 0 {
+        eprintln!(
+            "diffver: {blind} secret finding(s) not baselined: without --fingerprint-key-file their \
+             fingerprints cannot tell two secrets of the same length apart"
+        );
+    }
     if let Some(old) = existing {
         b.merge(&old);
     }

@@ -135,12 +135,34 @@ pub(crate) struct VerifyArgs {
     pub(crate) key: KeyArgs,
 }
 
+/// What a baseline is made with: the same settings `scan` takes, so the
+/// fingerprints match the scans it is used with.
+#[derive(clap::Args)]
+pub(crate) struct BaselineArgs {
+    #[command(flatten)]
+    pub(crate) source: Source,
+    /// A built-in profile or a policy file (its `rules_toml` adds rules).
+    #[arg(long, default_value = "standard")]
+    pub(crate) policy: String,
+    /// Extra rule files (TOML), added to the built-in packs.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub(crate) rule_files: Vec<PathBuf>,
+    /// The key secrets are HMAC'd with in fingerprints; pass the same one to `scan`.
+    /// Without it secret findings are not baselined: an unkeyed fingerprint
+    /// cannot tell two secrets of the same length apart.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) fingerprint_key_file: Option<PathBuf>,
+    /// Largest diff accepted, in bytes.
+    #[arg(long, default_value_t = 256 << 20)]
+    pub(crate) max_bytes: usize,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum BaselineCmd {
     /// Write a baseline of every finding of a diff.
     Create {
         #[command(flatten)]
-        source: Source,
+        args: BaselineArgs,
         /// Where to write it.
         #[arg(long, short)]
         output: PathBuf,
@@ -148,7 +170,7 @@ pub(crate) enum BaselineCmd {
     /// Add a diff's findings to an existing baseline.
     Update {
         #[command(flatten)]
-        source: Source,
+        args: BaselineArgs,
         /// The baseline to update in place.
         #[arg(long)]
         baseline: PathBuf,

@@ -210,3 +210,95 @@ fn git_source_ignores_hostile_git_config() {
         "{v:#}"
     );
 }
+
+/// Issue 11, item 9, and `baseline` taking `--policy`, `--rules` and
+/// `--fingerprint-key-file` like `scan`.
+#[test]
+fn baselines_tell_two_secrets_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = tmp.path().join("baseline.json");
+    let key = tmp.path().join("fp.key");
+    std::fs::write(&key, "an operator's fingerprint key\n").unwrap();
+    // Without a key the secret is not baselined, and says so.
+    let out = diffver()
+        .args(["baseline", "create", "-o"])
+        .arg(&b)
+        .arg(fixture("token-t1.diff"))
+        .assert()
+        .code(0);
+    let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("secret finding(s) not baselined"), "{err}");
+    for t in ["token-t1.diff", "token-t2.diff"] {
+        diffver()
+            .args(["scan", "--baseline"])
+            .arg(&b)
+            .arg(fixture(t))
+            .assert()
+            .code(1);
+    }
+    // With a key: T1 is accepted, T2 of the same length is not.
+    diffver()
+        .args(["baseline", "create", "--fingerprint-key-file"])
+        .arg(&key)
+        .arg("-o")
+        .arg(&b)
+        .arg(fixture("token-t1.diff"))
+        .assert()
+        .code(0);
+    let scan = |t: &str| {
+        diffver()
+            .args(["scan", "--fingerprint-key-file"])
+            .arg(&key)
+            .arg("--baseline")
+            .arg(&b)
+            .arg(fixture(t))
+            .assert()
+    };
+    scan("token-t1.diff").code(0);
+    scan("token-t2.diff").code(1);
+    // `baseline update` takes the same options.
+    diffver()
+        .args(["baseline", "update", "--fingerprint-key-file"])
+        .arg(&key)
+        .arg("--baseline")
+        .arg(&b)
+        .arg(fixture("token-t2.diff"))
+        .assert()
+        .code(0);
+    scan("token-t2.diff").code(0);
+}
+
+#[test]
+fn baseline_takes_policy_and_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("r.toml");
+    std::fs::write(
+        &rules,
+        "schema = \"diffver.rules/v1\"\npack = \"t\"\n\n[[rule]]\nid = \"t.marker\"\ntitle = \"Marker\"\ndescription = \"A test marker.\"\ncategory = \"code-exec\"\nseverity = \"low\"\nkeywords = [\"zz-marker\"]\nregex = 'zz-marker'\n",
+    )
+    .unwrap();
+    let diff = "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+zz-marker\n";
+    let b = tmp.path().join("b.json");
+    diffver()
+        .args(["baseline", "create", "--policy", "strict", "--rules"])
+        .arg(&rules)
+        .arg("-o")
+        .arg(&b)
+        .write_stdin(diff)
+        .assert()
+        .code(0);
+    let text = std::fs::read_to_string(&b).unwrap();
+    assert!(text.contains("t.marker"), "{text}");
+    diffver()
+        .args([
+            "baseline",
+            "create",
+            "--policy",
+            "no-such-profile.toml",
+            "-o",
+        ])
+        .arg(&b)
+        .write_stdin(diff)
+        .assert()
+        .code(2);
+}

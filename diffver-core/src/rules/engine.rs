@@ -623,23 +623,32 @@ fn passes_guards(rule: &Rule, matched: &[u8], secret: &[u8]) -> bool {
     true
 }
 
-/// The fingerprint key for a match: the normalised matched text, or for
-/// secrets an HMAC of the secret under the caller's key (and without a key,
-/// only the secret's length: secret material never enters a fingerprint
-/// unkeyed).
-fn match_key(rule: &Rule, matched: &[u8], secret: Option<&[u8]>, opts: &ScanOptions) -> Vec<u8> {
+/// Sets the fingerprint key for a match: the normalised matched text, or for
+/// secrets an HMAC of the secret under the caller's key. Without a key only
+/// the secret's length enters (secret material never enters a fingerprint
+/// unkeyed), so the finding is marked as one whose fingerprint cannot tell two
+/// secrets apart: baselines do not accept it.
+fn match_key(
+    b: FindingBuilder,
+    rule: &Rule,
+    matched: &[u8],
+    secret: Option<&[u8]>,
+    opts: &ScanOptions,
+) -> FindingBuilder {
     if rule.info.category == Category::Secret {
         let material = secret.unwrap_or(matched);
         if let Some(key) = &opts.fingerprint_key
             && let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key)
         {
             mac.update(material);
-            return mac.finalize().into_bytes().to_vec();
+            return b.key(mac.finalize().into_bytes());
         }
-        return format!("secret:{}", material.len()).into_bytes();
+        return b
+            .key(format!("secret:{}", material.len()))
+            .blind_fingerprint();
     }
     let text = String::from_utf8_lossy(matched);
-    normalize::prose(&text).text.into_bytes()
+    b.key(normalize::prose(&text).text)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -742,10 +751,9 @@ fn confirm_window(
         } else {
             None
         });
-        let key = match_key(rule, matched, secret_bytes, opts);
-        let mut b = located(ctx, rule, l, sc, line_end)
-            .safe_evidence(snippet(l.bytes, sc, line_end, redacted))
-            .key(key);
+        let b = located(ctx, rule, l, sc, line_end)
+            .safe_evidence(snippet(l.bytes, sc, line_end, redacted));
+        let mut b = match_key(b, rule, matched, secret_bytes, opts);
         if normalized {
             let m = format!(
                 "{} (after normalising hidden or look-alike characters)",
@@ -900,14 +908,11 @@ fn scan_decoded(
                     chain.join(" → ")
                 );
                 let end = run_end.min(l.bytes.len()).max(col);
-                let key = match_key(rule, matched, None, opts);
-                out.push(
-                    located(ctx, rule, l, col.min(l.bytes.len()), end)
-                        .message(msg)
-                        .decoding(chain)
-                        .safe_evidence(snippet(l.bytes, col.min(l.bytes.len()), end, None))
-                        .key(key),
-                );
+                let b = located(ctx, rule, l, col.min(l.bytes.len()), end)
+                    .message(msg)
+                    .decoding(chain)
+                    .safe_evidence(snippet(l.bytes, col.min(l.bytes.len()), end, None));
+                out.push(match_key(b, rule, matched, None, opts));
             }
         }
     }
