@@ -361,3 +361,24 @@ fn baselines_tell_two_secrets_apart() {
     .unwrap();
     assert_eq!(run(&t2, None, Some(&old)).decision(), Decision::Fail);
 }
+
+#[test]
+fn policy_syntax_errors_have_line_and_column() {
+    let e = Policy::from_toml(
+        "schema = \"diffver.policy/v1\"\nid = \"p\"\nversion = \"1\"\nblock_at = \n",
+        "p.toml",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            diffver::policy::PolicyError::Syntax {
+                line: Some(4),
+                column: Some(12),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("p.toml at line 4, column 12"), "{e}");
+}

@@ -167,6 +167,41 @@ fn now(arg: Option<&str>) -> anyhow::Result<Timestamp> {
     }
 }
 
+/// Whether two paths name the same existing file (same device and inode on
+/// Unix, so hard links and symlinks count; the same canonical path elsewhere).
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return ma.dev() == mb.dev() && ma.ino() == mb.ino();
+        }
+    }
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(ca), Ok(cb)) => ca == cb,
+        _ => false,
+    }
+}
+
+/// Refuses to write `out` when it is the diff being read: the report would
+/// overwrite the input.
+fn refuse_overwriting_input(src: &Source, outs: &[(&str, Option<&Path>)]) -> anyhow::Result<()> {
+    let Some(input) = src.path.as_deref().filter(|p| p.as_os_str() != "-") else {
+        return Ok(());
+    };
+    for (flag, out) in outs {
+        if let Some(out) = out
+            && same_file(input, out)
+        {
+            bail!(
+                "{flag} {} is the input diff; refusing to overwrite it",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn write_out(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
     match path {
         Some(p) => {
@@ -182,6 +217,13 @@ fn write_out(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
+    refuse_overwriting_input(
+        &a.source,
+        &[
+            ("--output", a.output.as_deref()),
+            ("--artifact", a.artifact.as_deref()),
+        ],
+    )?;
     let policy = load_policy(&a.policy)?;
     let rules = load_rules(Some(&policy), &a.rule_files)?;
     let (name, bytes) = read_source(&a.source, a.max_bytes)?;
@@ -309,6 +351,12 @@ pub(crate) fn baseline(c: BaselineCmd) -> anyhow::Result<ExitCode> {
             (args, baseline.clone(), Some(Baseline::from_json(&text)?))
         }
     };
+    let flag = if existing.is_some() {
+        "--baseline"
+    } else {
+        "--output"
+    };
+    refuse_overwriting_input(&args.source, &[(flag, Some(&out))])?;
     let policy = load_policy(&args.policy)?;
     let rules = load_rules(Some(&policy), &args.rule_files)?;
     let (_, bytes) = read_source(&args.source, args.max_bytes)?;

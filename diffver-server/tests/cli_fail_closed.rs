@@ -302,3 +302,67 @@ fn baseline_takes_policy_and_rules() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn output_that_is_the_input_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("pr.diff");
+    let original = std::fs::read(fixture("token-t1.diff")).unwrap();
+    std::fs::write(&input, &original).unwrap();
+    let link = tmp.path().join("link.diff");
+    std::os::unix::fs::symlink(&input, &link).unwrap();
+    let hard = tmp.path().join("hard.diff");
+    std::fs::hard_link(&input, &hard).unwrap();
+    let dotted = tmp.path().join(".").join("pr.diff");
+    for out in [&input, &link, &hard, &dotted] {
+        for flag in ["-o", "--artifact"] {
+            let a = diffver()
+                .arg("scan")
+                .arg(&input)
+                .arg(flag)
+                .arg(out)
+                .assert()
+                .code(2);
+            let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+            assert!(err.contains("refusing to overwrite"), "{err}");
+        }
+        diffver()
+            .args(["baseline", "create"])
+            .arg(&input)
+            .arg("-o")
+            .arg(out)
+            .assert()
+            .code(2);
+        assert_eq!(std::fs::read(&input).unwrap(), original, "input intact");
+    }
+    // A different file is fine.
+    diffver()
+        .arg("scan")
+        .arg(&input)
+        .arg("-o")
+        .arg(tmp.path().join("report.txt"))
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn policy_syntax_errors_carry_line_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("p.toml");
+    std::fs::write(
+        &p,
+        "schema = \"diffver.policy/v1\"\nid = \"p\"\nversion = \"1\"\nblock_at = \n",
+    )
+    .unwrap();
+    let check = diffver().args(["policy", "check"]).arg(&p).assert();
+    let scan = diffver()
+        .args(["scan", "--policy"])
+        .arg(&p)
+        .arg(fixture("token-t1.diff"))
+        .assert();
+    for a in [check, scan] {
+        let a = a.code(2);
+        let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+        assert!(err.contains("at line 4, column 12"), "{err}");
+    }
+}
