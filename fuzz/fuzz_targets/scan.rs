@@ -74,11 +74,18 @@ fuzz_target!(|data: &[u8]| {
     let _ = report::github_annotations(&v);
     let signer = HmacSigner::deterministic(SigningMode::Development).expect("dev signer");
     let env = artifact::sign(&v, &signer).expect("signing never fails with an HMAC key");
-    assert!(artifact::verify(&env, &Keyring::development()).is_ok(), "a fresh artifact verifies");
+    assert!(
+        artifact::verify(&env, &Keyring::development()).is_ok(),
+        "a fresh artifact verifies"
+    );
 
     // The property, under the strict policy and the fail-open one;
     // `allow_empty` changes only what an empty input gives.
-    let flags: &[bool] = if data.is_empty() { &[false, true] } else { &[false] };
+    let flags: &[bool] = if data.is_empty() {
+        &[false, true]
+    } else {
+        &[false]
+    };
     for &allow_empty in flags {
         for policy in [strict, permissive] {
             let mut inputs = Inputs::new(data, rules, policy, &ctx);
