@@ -382,3 +382,21 @@ fn policy_syntax_errors_have_line_and_column() {
     );
     assert!(e.to_string().contains("p.toml at line 4, column 12"), "{e}");
 }
+
+/// A non-ASCII subject is RFC 2047 encoded and folded by `git format-patch`;
+/// the rules read it decoded, as `git am` writes it into the commit.
+#[test]
+fn encoded_mail_subjects_are_scanned_decoded() {
+    let v = scan_with(&fixture("mail-encoded-subject.patch"), "standard", false);
+    assert!(
+        has(&v, "pi.instruction-override", 4),
+        "{:?}",
+        ids_with_lines(&v)
+    );
+    assert!(
+        has(&v, "unicode.bidi-control", 4),
+        "{:?}",
+        ids_with_lines(&v)
+    );
+    assert_eq!(v.decision(), Decision::Fail);
+}

@@ -366,3 +366,15 @@ fn policy_syntax_errors_carry_line_and_column() {
         assert!(err.contains("at line 4, column 12"), "{err}");
     }
 }
+
+#[test]
+fn encoded_mail_subjects_are_scanned_decoded() {
+    let out = diffver()
+        .arg("scan")
+        .arg(fixture("mail-encoded-subject.patch"))
+        .assert()
+        .code(1);
+    let text = stdout(&out);
+    assert!(text.contains("unicode.bidi-control"), "{text}");
+    assert!(text.contains("(in a decoded mail header)"), "{text}");
+}

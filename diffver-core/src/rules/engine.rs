@@ -191,6 +191,9 @@ fn scan_segments(diff: &Diff<'_>, rs: &Ruleset, opts: &ScanOptions, out: &mut Ve
         }
         let mut ctx = text_ctx(diff, rs, seg.file);
         scan_text(rs, &mut ctx, seg.span, scope, note, opts, out);
+        if seg.kind == SegmentKind::Preamble {
+            scan_encoded_headers(rs, &mut ctx, seg.span, opts, out);
+        }
     }
     // Hunk headings (`@@ -1 +1 @@ heading`): git ignores them; a reader sees them.
     if !rs.scopes.has(Scope::MESSAGE) {
@@ -205,6 +208,33 @@ fn scan_segments(diff: &Diff<'_>, rs: &Ruleset, opts: &ScanOptions, out: &mut Ve
             let ctx = ctx.get_or_insert_with(|| text_ctx(diff, rs, Some(i)));
             let note = " (in a hunk heading)";
             scan_text(rs, ctx, h.heading(), Scope::MESSAGE, note, opts, out);
+        }
+    }
+}
+
+/// Mail headers with RFC 2047 encoded words (a non-ASCII subject), decoded
+/// and unfolded as `git am` reads them; findings point at the header.
+fn scan_encoded_headers(
+    rs: &Ruleset,
+    ctx: &mut FileCtx<'_, '_>,
+    span: Span,
+    opts: &ScanOptions,
+    out: &mut Vec<FindingBuilder>,
+) {
+    for (s, e, decoded) in super::mail::encoded_headers(ctx.diff.bytes(span)) {
+        let header = Span::new(span.start + s, span.start + e);
+        let line = [ULine {
+            bytes: &decoded,
+            abs: header.start,
+            scope: Scope::MESSAGE,
+            hunk_line: None,
+        }];
+        let first = out.len();
+        scan_unit(rs, ctx, None, &line, opts, out);
+        let found: Vec<FindingBuilder> = out.drain(first..).collect();
+        for mut b in found {
+            b.append_message(" (in a decoded mail header)");
+            out.push(b.at_diff_line(header));
         }
     }
 }
