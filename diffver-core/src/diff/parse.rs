@@ -4,7 +4,8 @@
 //! does not recognise, hunks whose bodies disagree with their headers and paths
 //! that disagree between headers are all kept in the model (as [`Segment`]s,
 //! over-long or short hunks, and [`PathSources`]) for the verifier to report;
-//! only limits and combined diffs are errors. It never panics: every index is
+//! only limits, combined diffs and input with no patch at all are errors
+//! ([`parse_partial`] keeps what was read before one). It never panics: every index is
 //! checked, and numbers that overflow make a header unparseable, not a crash.
 //!
 //! Hunk bodies are read the way `git apply` reads them, by the header's counts.
@@ -152,7 +153,7 @@ pub fn parse_partial<'a>(input: &'a [u8], limits: &Limits) -> (Diff<'a>, Option<
             mails: p
                 .messages
                 .iter()
-                .filter(|m| is_mbox_from(&input[m.start..m.end]))
+                .filter(|m| input.get(m.start..m.end).is_some_and(is_mbox_from))
                 .count(),
         });
     }
