@@ -175,7 +175,8 @@ fn scan_files(
 }
 
 /// Text outside hunks: commit messages and preambles, mail trailers, text on
-/// header lines and hunk headings (scope "message"), and garbage, which
+/// header lines, `diff -r` lines between files and hunk headings (scope
+/// "message"), and garbage, which
 /// readers see like added text.
 fn scan_segments(diff: &Diff<'_>, rs: &Ruleset, opts: &ScanOptions, out: &mut Vec<FindingBuilder>) {
     for seg in diff.segments() {
@@ -183,6 +184,7 @@ fn scan_segments(diff: &Diff<'_>, rs: &Ruleset, opts: &ScanOptions, out: &mut Ve
             SegmentKind::Preamble => (Scope::MESSAGE, " (in the commit message or preamble)"),
             SegmentKind::Trailer => (Scope::MESSAGE, " (after the mail signature)"),
             SegmentKind::HeaderText => (Scope::MESSAGE, " (on a header line)"),
+            SegmentKind::Interstitial => (Scope::MESSAGE, " (between file patches)"),
             SegmentKind::Garbage => (Scope::ADDED, ""),
             _ => continue,
         };
