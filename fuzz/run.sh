@@ -17,7 +17,7 @@ corpus="corpus/$target"
 mkdir -p "$corpus"
 case "$target" in
   parse|scan)
-    cp ../tests/fixtures/verify/*.diff ../examples/diffs/*.diff "$corpus"/ 2>/dev/null || true
+    cp ../tests/fixtures/verify/*.diff ../tests/fixtures/input/* ../examples/diffs/*.diff "$corpus"/ 2>/dev/null || true
     if [ -d ../../shared/corpus ]; then
       find ../../shared/corpus -type f -size -64k ! -name LICENSE -exec cp {} "$corpus"/ \; 2>/dev/null || true
     fi

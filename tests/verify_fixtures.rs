@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use diffver::diff::{Limits, parse};
+use diffver::diff::{Limits, parse_partial};
 use diffver::verify::{self, Options, checks};
 
 fn fixtures() -> Vec<PathBuf> {
@@ -28,9 +28,14 @@ fn fixtures() -> Vec<PathBuf> {
 
 /// Renders a fixture's report as the snapshot text.
 fn render(input: &[u8]) -> String {
-    let parsed = parse(input, &Limits::default()).unwrap();
+    // A fixture may be an input git rejects as a whole (headers without a
+    // patch): what parses is still verified, and the error is snapshotted.
+    let (parsed, error) = parse_partial(input, &Limits::default());
     let report = verify::verify(&parsed, &Options::default());
     let mut s = String::new();
+    if let Some(e) = error {
+        writeln!(s, "parse error: {e}").unwrap();
+    }
     for f in report.findings() {
         let l = f.location();
         writeln!(
@@ -73,7 +78,7 @@ fn check(path: &Path) -> BTreeSet<String> {
         )
     });
     assert_eq!(actual, expected, "snapshot mismatch for {}", path.display());
-    let parsed = parse(&input, &Limits::default()).unwrap();
+    let (parsed, _) = parse_partial(&input, &Limits::default());
     verify::verify(&parsed, &Options::default())
         .findings()
         .iter()
@@ -117,7 +122,7 @@ fn every_fixture_triggers_its_check_and_every_near_miss_does_not() {
 fn findings_never_carry_raw_control_characters() {
     for path in fixtures() {
         let input = std::fs::read(&path).unwrap();
-        let parsed = parse(&input, &Limits::default()).unwrap();
+        let (parsed, _) = parse_partial(&input, &Limits::default());
         for f in verify::verify(&parsed, &Options::default()).findings() {
             let texts = [
                 f.message(),

@@ -227,6 +227,7 @@ pub struct Finding {
     location: Location,
     evidence: Option<String>,
     fingerprint: String,
+    blind: bool,
 }
 
 impl Finding {
@@ -282,6 +283,15 @@ impl Finding {
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
+
+    /// Whether the fingerprint leaves out the offending value: a secret
+    /// found without a fingerprint key is fingerprinted by its length only
+    /// (an unkeyed hash of a secret can be guessed), so two secrets of the
+    /// same length at the same path share it. Baselines neither record nor
+    /// accept such findings.
+    pub fn fingerprint_ignores_secret_value(&self) -> bool {
+        self.blind
+    }
 }
 
 /// A finding under construction.
@@ -294,6 +304,7 @@ pub(crate) struct FindingBuilder {
     location: Location,
     evidence: Option<String>,
     key: Vec<u8>,
+    blind: bool,
 }
 
 /// Longest display path kept in a finding.
@@ -416,6 +427,7 @@ impl FindingBuilder {
             },
             evidence: None,
             key: Vec::new(),
+            blind: false,
         }
     }
 
@@ -490,6 +502,13 @@ impl FindingBuilder {
         self
     }
 
+    /// Adds a note to the message (`… (in the commit message)`), keeping it
+    /// within [`MAX_MESSAGE_CHARS`].
+    pub(crate) fn append_message(&mut self, note: &str) {
+        self.message.push_str(note);
+        self.message = bounded(std::mem::take(&mut self.message), MAX_MESSAGE_CHARS);
+    }
+
     /// Records the decodings that revealed the match, outermost first.
     pub(crate) fn decoding(mut self, chain: &[&'static str]) -> FindingBuilder {
         self.decoding = chain.to_vec();
@@ -515,13 +534,6 @@ impl FindingBuilder {
         self.location.side
     }
 
-    /// Appends to the message.
-    pub(crate) fn append_message(mut self, suffix: &str) -> FindingBuilder {
-        self.message.push_str(suffix);
-        self.message = bounded(self.message, MAX_MESSAGE_CHARS);
-        self
-    }
-
     /// The severity currently set.
     pub(crate) fn current_severity(&self) -> Severity {
         self.severity
@@ -541,6 +553,13 @@ impl FindingBuilder {
             s.push('…');
         }
         self.evidence = Some(s);
+        self
+    }
+
+    /// Marks the fingerprint as leaving out the offending value (see
+    /// [`Finding::fingerprint_ignores_secret_value`]).
+    pub(crate) fn blind_fingerprint(mut self) -> FindingBuilder {
+        self.blind = true;
         self
     }
 
@@ -610,6 +629,7 @@ pub(crate) fn finish(diff: &Diff<'_>, mut drafts: Vec<FindingBuilder>) -> Vec<Fi
                 location: d.location,
                 evidence: d.evidence,
                 fingerprint: crate::hex(&h.finalize()),
+                blind: d.blind,
             }
         })
         .collect()

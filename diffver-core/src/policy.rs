@@ -81,12 +81,14 @@ pub enum OnError {
 #[non_exhaustive]
 pub enum PolicyError {
     /// Not valid TOML/JSON, or not the schema's shape.
-    #[error("policy {source_name}: {message}")]
+    #[error("policy {source_name}{}: {message}", position(*.line, *.column))]
     Syntax {
         /// Where the policy came from.
         source_name: String,
         /// 1-based line of the error, when known.
         line: Option<usize>,
+        /// 1-based column (in characters) of the error, when known.
+        column: Option<usize>,
         /// What the reader said.
         message: String,
     },
@@ -289,6 +291,29 @@ block_at = "{fixtures_at}"
     ))
 }
 
+/// ` at line L, column C` for an error message (empty when unknown).
+fn position(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" at line {l}, column {c}"),
+        (Some(l), None) => format!(" at line {l}"),
+        _ => String::new(),
+    }
+}
+
+/// The 1-based line and column (in characters) of byte offset `at` in `src`.
+fn line_column(src: &str, at: usize) -> (usize, usize) {
+    let mut at = at.min(src.len());
+    while !src.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &src[..at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
+
 impl Policy {
     /// A built-in profile: `strict`, `standard` or `permissive`.
     ///
@@ -311,12 +336,20 @@ impl Policy {
     ///
     /// [`PolicyError`] naming the field at fault, or the TOML line.
     pub fn from_toml(src: &str, source_name: &str) -> Result<Policy, PolicyError> {
-        let file: PolicyFile = toml::from_str(src).map_err(|e| PolicyError::Syntax {
-            source_name: source_name.to_owned(),
-            line: e
-                .span()
-                .map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1),
-            message: e.message().trim().to_owned(),
+        let file: PolicyFile = toml::from_str(src).map_err(|e| {
+            let (line, column) = match e.span() {
+                Some(s) => {
+                    let (l, c) = line_column(src, s.start);
+                    (Some(l), Some(c))
+                }
+                None => (None, None),
+            };
+            PolicyError::Syntax {
+                source_name: source_name.to_owned(),
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
         })?;
         Policy::resolve(file, source_name)
     }
@@ -330,6 +363,7 @@ impl Policy {
         let file: PolicyFile = serde_json::from_str(src).map_err(|e| PolicyError::Syntax {
             source_name: source_name.to_owned(),
             line: Some(e.line()),
+            column: Some(e.column()),
             message: e.to_string(),
         })?;
         Policy::resolve(file, source_name)

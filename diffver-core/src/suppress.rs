@@ -206,7 +206,10 @@ impl Exception {
     /// Whether the exception matches the finding (ignoring expiry).
     ///
     /// Path globs match the path the file is written to (`a//b` is `a/b`)
-    /// and never a path that leaves the repository (`fixtures/../../x`).
+    /// and never a path that leaves the repository (`fixtures/../../x`). An
+    /// exception that names a fingerprint never matches a finding whose
+    /// fingerprint leaves out the secret value
+    /// ([`Finding::fingerprint_ignores_secret_value`]).
     pub fn matches(&self, f: &Finding) -> bool {
         let raw = f.location().path.as_deref().unwrap_or("");
         let path = crate::diff::path::normalize_str(raw);
@@ -214,7 +217,7 @@ impl Exception {
             && self
                 .fingerprint
                 .as_deref()
-                .is_none_or(|fp| fp == f.fingerprint())
+                .is_none_or(|fp| fp == f.fingerprint() && !f.fingerprint_ignores_secret_value())
             && (self.globs.is_empty()
                 || (crate::diff::path::stays_inside(&path)
                     && self.globs.iter().any(|g| g.is_match(&*path))))
@@ -294,11 +297,16 @@ struct BaselineEntry {
 }
 
 impl Baseline {
-    /// A baseline of every finding given (deduplicated, sorted).
+    /// A baseline of every finding given (deduplicated, sorted), except those
+    /// whose fingerprint cannot tell two values apart (secrets scanned
+    /// without a fingerprint key, see
+    /// [`Finding::fingerprint_ignores_secret_value`]): accepting one would
+    /// accept every secret of the same length at that path.
     pub fn from_findings<'f>(findings: impl IntoIterator<Item = &'f Finding>) -> Baseline {
         Baseline {
             entries: findings
                 .into_iter()
+                .filter(|f| !f.fingerprint_ignores_secret_value())
                 .map(|f| (f.fingerprint().to_owned(), f.rule_id().to_owned()))
                 .collect(),
         }

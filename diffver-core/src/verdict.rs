@@ -17,9 +17,9 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::diff::{self, Limits};
+use crate::diff::{self, Limits, ParseError};
 use crate::finding::Finding;
-use crate::policy::{Action, Policy};
+use crate::policy::{Action, OnError, Policy};
 use crate::rules::{RuleError, Ruleset, ScanOptions};
 use crate::scan::{ScanConfig, scan};
 use crate::suppress::{Baseline, Suppression, Timestamp, inline_ignore_names};
@@ -47,16 +47,65 @@ impl Decision {
     }
 }
 
-/// Where an error came from: what decides whether it blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where an error comes from. It decides whether the policy's `on_error`
+/// may let the change through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum ErrorKind {
-    /// The input (diff, rules, policy) is malformed, unsupported or over a
-    /// limit. The submitter controls it, so it blocks under every policy.
+pub enum ErrorOrigin {
+    /// The input is not a diff diffver can verify: empty, not a patch,
+    /// unsupported (`diff --cc`) or over a limit. The submitter controls it,
+    /// so it blocks under every policy: a fail-open gate must not be opened by
+    /// sending it something it cannot read.
     Input,
-    /// A fault of the machinery (storage, a signer): the policy's
-    /// `on_error` decides whether it blocks.
+    /// A fault of the gate itself (a storage outage, a crashed worker). Only
+    /// these go through the policy's `on_error` (`fail_open` or `fail_closed`).
     Internal,
+}
+
+impl ErrorOrigin {
+    /// `input` or `internal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorOrigin::Input => "input",
+            ErrorOrigin::Internal => "internal",
+        }
+    }
+}
+
+/// Why a scan could not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScanError {
+    /// The diff could not be parsed (see [`ParseError`]); always blocking.
+    #[error("{0}")]
+    Input(#[from] ParseError),
+    /// The policy cannot be applied to these rules (it names rule ids the
+    /// ruleset does not have: a typo would silently do nothing). The
+    /// configuration is input too: it blocks under every policy.
+    #[error("policy {policy} names unknown rule ids: {}", .rules.join(", "))]
+    UnknownRules {
+        /// The policy's id.
+        policy: String,
+        /// The ids it names that no rule has.
+        rules: Vec<String>,
+    },
+    /// A fault outside the input, reported by the caller through
+    /// [`internal_error`]; the policy's `on_error` decides.
+    #[error("internal fault: {reason}")]
+    Internal {
+        /// What failed (for operators; never shown with input text unescaped).
+        reason: String,
+    },
+}
+
+impl ScanError {
+    /// Whether the input or the gate is at fault.
+    pub fn origin(&self) -> ErrorOrigin {
+        match self {
+            ScanError::Input(_) | ScanError::UnknownRules { .. } => ErrorOrigin::Input,
+            ScanError::Internal { .. } => ErrorOrigin::Internal,
+        }
+    }
 }
 
 /// Identity and time of a scan, passed in (the core reads no clock).
@@ -173,6 +222,10 @@ pub struct Inputs<'a> {
     pub fingerprint_key: Option<&'a [u8]>,
     /// Threads the rules may use (0 or 1: one). The result does not depend on it.
     pub threads: usize,
+    /// Whether an empty diff (zero bytes) is a valid, empty change (`pass`)
+    /// instead of an input error. Default `false`: an empty diff is more often
+    /// a broken pipeline than a change (`diffver scan --allow-empty`).
+    pub allow_empty: bool,
 }
 
 impl<'a> Inputs<'a> {
@@ -192,6 +245,7 @@ impl<'a> Inputs<'a> {
             base: None,
             fingerprint_key: None,
             threads: 1,
+            allow_empty: false,
         }
     }
 }
@@ -237,7 +291,7 @@ pub struct Verdict {
     pub(crate) findings: Vec<Evaluated>,
     pub(crate) expired_exceptions: Vec<String>,
     pub(crate) error: Option<String>,
-    pub(crate) error_kind: ErrorKind,
+    pub(crate) scan_error: Option<ScanError>,
     pub(crate) diff: DiffFacts,
     pub(crate) post_images: Vec<PostImage>,
     pub(crate) policy_id: String,
@@ -285,9 +339,10 @@ impl Verdict {
         self.error.as_deref()
     }
 
-    /// Whether the error, if any, came from the input or the machinery.
-    pub fn error_kind(&self) -> ErrorKind {
-        self.error_kind
+    /// The typed error, for `error`: an [`ErrorOrigin::Input`] error blocks
+    /// under every policy; findings gathered before it are still listed.
+    pub fn scan_error(&self) -> Option<&ScanError> {
+        self.scan_error.as_ref()
     }
 
     /// Facts about the diff.
@@ -354,8 +409,8 @@ fn line_at(input: &[u8], at: usize) -> &[u8] {
     &input[start..end]
 }
 
-/// Scans, applies the policy and suppressions, and decides.
-pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
+/// A verdict with no findings yet: the facts every outcome records.
+fn blank(inputs: &Inputs<'_>) -> Verdict {
     let policy = inputs.policy;
     let digest_hex = crate::hex(&Sha256::digest(inputs.diff));
     let facts = DiffFacts {
@@ -365,13 +420,13 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
         added: 0,
         removed: 0,
     };
-    let mut verdict = Verdict {
+    Verdict {
         decision: Decision::Pass,
         blocks: false,
         findings: Vec::new(),
         expired_exceptions: Vec::new(),
         error: None,
-        error_kind: ErrorKind::Input,
+        scan_error: None,
         diff: facts,
         post_images: Vec::new(),
         policy_id: policy.id().to_owned(),
@@ -389,21 +444,55 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
             },
             now: inputs.ctx.now,
         },
+    }
+}
+
+/// Records `e` as the verdict's error. An input error blocks under every
+/// policy; an internal fault blocks unless the policy is fail-open.
+fn set_error(verdict: &mut Verdict, policy: &Policy, e: ScanError) {
+    verdict.decision = Decision::Error;
+    verdict.blocks = match e.origin() {
+        ErrorOrigin::Input => true,
+        ErrorOrigin::Internal => policy.on_error() == OnError::FailClosed,
     };
-    // A policy that names a rule the ruleset does not have (a typo) would
-    // silently do nothing: the scan is an error instead.
+    verdict.error = Some(e.to_string());
+    verdict.scan_error = Some(e);
+}
+
+/// The verdict for a fault of the gate itself, not of the input (a storage
+/// outage, a worker that died): decision `error`, blocking unless the
+/// policy's `on_error` is `fail_open`. Input errors never go this way;
+/// [`evaluate`] reports them, blocking under every policy.
+pub fn internal_error(inputs: &Inputs<'_>, reason: impl Into<String>) -> Verdict {
+    let mut verdict = blank(inputs);
+    set_error(
+        &mut verdict,
+        inputs.policy,
+        ScanError::Internal {
+            reason: reason.into(),
+        },
+    );
+    verdict
+}
+
+/// Scans, applies the policy and suppressions, and decides.
+///
+/// Input that cannot be parsed (empty unless [`Inputs::allow_empty`], not a
+/// patch, `diff --cc`, over a limit) gives `error` under every policy, with
+/// the findings of everything parsed before the error.
+pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
+    let policy = inputs.policy;
+    let mut verdict = blank(inputs);
     let unknown = policy.unknown_rule_ids(inputs.rules);
     if !unknown.is_empty() {
-        // Configuration that cannot be applied is an input error: it
-        // blocks whatever `on_error` says (that is for internal faults).
-        verdict.decision = Decision::Error;
-        verdict.blocks = true;
-        verdict.error_kind = ErrorKind::Input;
-        verdict.error = Some(format!(
-            "policy {} names unknown rule ids: {}",
-            policy.id(),
-            unknown.join(", ")
-        ));
+        set_error(
+            &mut verdict,
+            policy,
+            ScanError::UnknownRules {
+                policy: policy.id().to_owned(),
+                rules: unknown,
+            },
+        );
         return verdict;
     }
     let mut limits = Limits::default();
@@ -413,18 +502,9 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
     if let Some(n) = policy.max_files() {
         limits = limits.with_max_files(n);
     }
-    let parsed = match diff::parse(inputs.diff, &limits) {
-        Ok(p) => p,
-        Err(e) => {
-            verdict.decision = Decision::Error;
-            // Malformed input is the submitter's doing: it blocks under
-            // every policy; `on_error` is for internal faults only.
-            verdict.blocks = true;
-            verdict.error_kind = ErrorKind::Input;
-            verdict.error = Some(e.to_string());
-            return verdict;
-        }
-    };
+    limits = limits.with_allow_empty(inputs.allow_empty);
+    // On an error the partial diff is still scanned: its findings are kept.
+    let (parsed, parse_error) = diff::parse_partial(inputs.diff, &limits);
     verdict.diff.files = parsed.files().len();
     let (a, r) = parsed.files().iter().fold((0, 0), |(a, r), f| {
         let (fa, fr) = f.line_counts();
@@ -469,7 +549,13 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
             });
             break;
         }
-        if suppression.is_none() && inputs.baseline.is_some_and(|b| b.contains(f.fingerprint())) {
+        // A secret fingerprinted without a key (its length only) is never
+        // accepted by a baseline: it would accept any other secret of that
+        // length at that path (issue 11).
+        if suppression.is_none()
+            && !f.fingerprint_ignores_secret_value()
+            && inputs.baseline.is_some_and(|b| b.contains(f.fingerprint()))
+        {
             suppression = Some(Suppression::Baseline);
         }
         if suppression.is_none()
@@ -485,7 +571,9 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
         });
     }
     verdict.expired_exceptions = expired.into_iter().collect();
-    if verdict.findings.iter().any(Evaluated::is_blocking) {
+    if let Some(e) = parse_error {
+        set_error(&mut verdict, policy, ScanError::Input(e));
+    } else if verdict.findings.iter().any(Evaluated::is_blocking) {
         verdict.decision = Decision::Fail;
         verdict.blocks = true;
     }

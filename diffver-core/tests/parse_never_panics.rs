@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use diffver_core::diff::{Diff, Limits, LineKind, ParseError, parse};
+use diffver_core::diff::{Diff, Limits, LineKind, ParseError, parse, parse_partial};
 use diffver_core::verify::{Options, verify};
 use proptest::prelude::*;
 
@@ -78,30 +78,44 @@ fn exercise(input: &[u8]) {
             .with_max_hunks(4)
             .with_max_line_bytes(40),
     ] {
-        match parse(input, &limits) {
-            Ok(d) => {
-                check_model(&d);
-                let _ = diffver_core::diff::stat::numstat(&d);
-                let _ = diffver_core::diff::stat::summary(&d);
-                // Verify with a base tree that holds something at every old path.
-                let base: BTreeMap<Vec<u8>, Vec<u8>> = d
-                    .files()
-                    .iter()
-                    .filter_map(|f| f.old_path())
-                    .map(|p| (p.as_bytes().to_vec(), b"a\nb\nc\n".to_vec()))
-                    .collect();
-                let r1 = verify(&d, &Options::default());
-                let r2 = verify(&d, &Options::default().with_base(&base));
-                let again = verify(&d, &Options::default());
-                assert_eq!(
-                    r1.findings(),
-                    again.findings(),
-                    "verification is deterministic"
-                );
-                let _ = r2;
-            }
-            Err(ParseError::LimitExceeded { .. } | ParseError::CombinedDiff { .. }) => {}
-            Err(e) => panic!("unexpected error kind {e:?}"),
+        // What was parsed before an error is scanned too, so it must be as
+        // consistent as a complete parse.
+        let (d, err) = parse_partial(input, &limits);
+        check_model(&d);
+        assert_eq!(
+            parse(input, &limits).err(),
+            err,
+            "parse agrees with parse_partial"
+        );
+        if err.is_none() {
+            let _ = diffver_core::diff::stat::numstat(&d);
+            let _ = diffver_core::diff::stat::summary(&d);
+        }
+        // Verify with a base tree that holds something at every old path.
+        let base: BTreeMap<Vec<u8>, Vec<u8>> = d
+            .files()
+            .iter()
+            .filter_map(|f| f.old_path())
+            .map(|p| (p.as_bytes().to_vec(), b"a\nb\nc\n".to_vec()))
+            .collect();
+        let r1 = verify(&d, &Options::default());
+        let r2 = verify(&d, &Options::default().with_base(&base));
+        let again = verify(&d, &Options::default());
+        assert_eq!(
+            r1.findings(),
+            again.findings(),
+            "verification is deterministic"
+        );
+        let _ = r2;
+        match err {
+            None
+            | Some(
+                ParseError::LimitExceeded { .. }
+                | ParseError::CombinedDiff { .. }
+                | ParseError::Empty
+                | ParseError::NoPatch { .. },
+            ) => {}
+            Some(e) => panic!("unexpected error kind {e:?}"),
         }
     }
 }

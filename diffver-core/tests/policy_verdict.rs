@@ -143,10 +143,18 @@ fn limits_and_fail_open_or_closed() {
         None,
     );
     assert_eq!(open.decision(), Decision::Error);
-    // An input over a limit is the submitter's doing: it blocks even under
-    // a fail-open policy, which is for internal faults only.
+    // Issue 11: a limit the input breaks is the submitter's doing, so it
+    // blocks even under fail-open; only internal faults follow `on_error`.
     assert!(open.blocks());
-    assert_eq!(open.error_kind(), diffver_core::verdict::ErrorKind::Input);
+    let p = policy("on_error = \"fail_open\"");
+    let rules = diffver_core::verdict::ruleset_for(&p).unwrap();
+    let c = ctx();
+    let fault = diffver_core::verdict::internal_error(
+        &Inputs::new(&d, &rules, &p, &c),
+        "storage unavailable",
+    );
+    assert_eq!(fault.decision(), Decision::Error);
+    assert!(!fault.blocks());
     let files = [add("a.txt", "a"), add("b.txt", "b")].concat();
     assert_eq!(
         run(&files, &policy("[limits]\nmax_files = 1"), None).decision(),

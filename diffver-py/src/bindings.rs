@@ -59,7 +59,22 @@ fn parse_err(py: Python<'_>, e: ParseError) -> PyErr {
             py,
             "ParseError",
             e.to_string(),
-            vec![("offset", obj(py, *offset))],
+            vec![
+                ("offset", obj(py, *offset)),
+                ("kind", obj(py, "combined-diff")),
+            ],
+        ),
+        ParseError::Empty => raise(
+            py,
+            "ParseError",
+            e.to_string(),
+            vec![("kind", obj(py, "empty"))],
+        ),
+        ParseError::NoPatch { mails, .. } => raise(
+            py,
+            "ParseError",
+            e.to_string(),
+            vec![("kind", obj(py, "no-patch")), ("mails", obj(py, *mails))],
         ),
         _ => raise(py, "ParseError", e.to_string(), vec![]),
     }
@@ -92,7 +107,9 @@ fn policy_err(py: Python<'_>, e: PolicyError) -> PyErr {
     let msg = e.to_string();
     let fields = match e {
         PolicyError::Invalid { field, .. } => vec![("field", obj(py, field))],
-        PolicyError::Syntax { line, .. } => vec![("line", obj(py, line))],
+        PolicyError::Syntax { line, column, .. } => {
+            vec![("line", obj(py, line)), ("column", obj(py, column))]
+        }
         PolicyError::UnknownRule { field, rule, .. } => {
             vec![("field", obj(py, field)), ("rule", obj(py, rule))]
         }
@@ -510,6 +527,11 @@ impl PyScanResult {
     }
 
     #[getter]
+    fn error_origin(&self) -> Option<&'static str> {
+        self.verdict.scan_error().map(|e| e.origin().as_str())
+    }
+
+    #[getter]
     fn findings(&self) -> Vec<PyFinding> {
         self.verdict.findings().iter().map(finding).collect()
     }
@@ -602,7 +624,7 @@ impl PyScanResult {
 
 /// Scans a diff under a policy. Releases the GIL while scanning.
 #[pyfunction]
-#[pyo3(signature = (diff, *, policy = None, baseline = None, now = None, signer = None, rules = None, scan_id = None, fingerprint_key = None))]
+#[pyo3(signature = (diff, *, policy = None, baseline = None, now = None, signer = None, rules = None, scan_id = None, fingerprint_key = None, allow_empty = false))]
 #[allow(clippy::too_many_arguments)]
 fn scan(
     py: Python<'_>,
@@ -614,6 +636,7 @@ fn scan(
     rules: Option<&PyRuleset>,
     scan_id: Option<String>,
     fingerprint_key: Option<Vec<u8>>,
+    allow_empty: bool,
 ) -> PyResult<PyScanResult> {
     let bytes = Arc::new(diff_bytes(diff)?);
     let now = timestamp(py, now)?;
@@ -633,16 +656,14 @@ fn scan(
     let kept_rules = rules.clone();
     let (verdict, artifact) = py
         .detach(move || {
-            let ctx = match ScanContext::new(scan_id, now) {
-                Ok(ctx) => ctx,
-                Err(e) => return Err(e),
-            };
+            let ctx = ScanContext::new(scan_id, now)?;
             let mut inputs = Inputs::new(&input, &rules, &policy, &ctx);
             inputs.baseline = baseline.as_ref();
             inputs.fingerprint_key = fingerprint_key.as_deref();
+            inputs.allow_empty = allow_empty;
             let v = verdict::evaluate(&inputs);
             let a = signer.map(|s| artifact::sign(&v, &s));
-            Ok((v, a))
+            Ok::<_, diffver_core::verdict::ScanIdError>((v, a))
         })
         .map_err(|e| raise(py, "DiffverError", e.to_string(), vec![]))?;
     let artifact = artifact.transpose().map_err(|e| artifact_err(py, e))?;
@@ -733,10 +754,15 @@ struct PyDiff {
 
 /// Parses a diff into objects. Raises `ParseError` / `LimitExceeded`.
 #[pyfunction]
-#[pyo3(signature = (diff, *, max_bytes = None))]
-fn parse(py: Python<'_>, diff: &Bound<'_, PyAny>, max_bytes: Option<usize>) -> PyResult<PyDiff> {
+#[pyo3(signature = (diff, *, max_bytes = None, allow_empty = false))]
+fn parse(
+    py: Python<'_>,
+    diff: &Bound<'_, PyAny>,
+    max_bytes: Option<usize>,
+    allow_empty: bool,
+) -> PyResult<PyDiff> {
     let bytes = diff_bytes(diff)?;
-    let mut limits = Limits::default();
+    let mut limits = Limits::default().with_allow_empty(allow_empty);
     if let Some(m) = max_bytes {
         limits = limits.with_max_input_bytes(m);
     }

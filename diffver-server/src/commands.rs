@@ -23,25 +23,68 @@ use crate::{
     BaselineCmd, Format, KeyArgs, PolicyCmd, RulesCmd, ScanArgs, Source, StatArgs, VerifyArgs,
 };
 
+/// Configuration that would change what `git diff` writes, pinned so that
+/// `--git` reads the same diff whatever the user's or the repository's config.
+const GIT_CONFIG_PINS: &[&str] = &[
+    // Paths C-quoted as diffver reads them; empty context lines kept as " ".
+    "core.quotePath=true",
+    "diff.suppressBlankEmpty=false",
+];
+
+/// `git diff` options that pin its output: prefixes (`diff.noprefix`,
+/// `diff.mnemonicPrefix`, `diff.srcPrefix`), the whole tree whatever the
+/// working directory (`diff.relative`), no external diff or textconv driver
+/// (`diff.external`, `GIT_EXTERNAL_DIFF`, `.gitattributes`), no colour
+/// (`color.ui`, `color.diff`), full blob ids and binary data, submodules as
+/// gitlink changes however they are configured (`diff.submodule`,
+/// `diff.ignoreSubmodules`, `submodule.*.ignore`), and renames and copies
+/// detected (`-M -C`, whatever `diff.renames` says).
+const GIT_DIFF_PINS: &[&str] = &[
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+    "--no-relative",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--no-color",
+    "--full-index",
+    "--binary",
+    "--submodule=short",
+    "--ignore-submodules=none",
+    "-M",
+    "-C",
+];
+
+/// Environment variables that change `git diff`'s output.
+const GIT_ENV_UNSET: &[&str] = &[
+    "GIT_EXTERNAL_DIFF",
+    "GIT_DIFF_OPTS",
+    "GIT_DIFF_PATH_COUNTER",
+    "GIT_DIFF_PATH_TOTAL",
+];
+
+/// The `git` command `--git RANGE` runs (see [`GIT_DIFF_PINS`]).
+fn git_diff_command(range: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new("git");
+    // Replace refs (`git replace`) would let the repository substitute the
+    // objects the range names.
+    cmd.arg("--no-replace-objects");
+    for c in GIT_CONFIG_PINS {
+        cmd.args(["-c", c]);
+    }
+    cmd.arg("diff").args(GIT_DIFF_PINS).args([range, "--"]);
+    for v in GIT_ENV_UNSET {
+        cmd.env_remove(v);
+    }
+    cmd
+}
+
 /// Reads the diff from a file, standard input, or `git diff`.
 fn read_source(src: &Source, max: usize) -> anyhow::Result<(String, Vec<u8>)> {
     if let Some(range) = &src.git {
         if range.starts_with('-') {
             bail!("the git range {range:?} must not start with '-'");
         }
-        let out = std::process::Command::new("git")
-            .args([
-                "diff",
-                "--no-color",
-                "--no-ext-diff",
-                "--binary",
-                "-M",
-                "-C",
-                range,
-                "--",
-            ])
-            .output()
-            .context("cannot run git")?;
+        let out = git_diff_command(range).output().context("cannot run git")?;
         if !out.status.success() {
             bail!(
                 "git diff {range} failed: {}",
@@ -105,6 +148,11 @@ fn signer(key: &KeyArgs) -> anyhow::Result<HmacSigner> {
     }
 }
 
+/// A fingerprint key file, read like any key file (see [`read_key_file`]).
+fn read_fingerprint_key(path: Option<&Path>) -> anyhow::Result<Option<Vec<u8>>> {
+    path.map(read_key_file).transpose()
+}
+
 /// Reads a key file. Trailing CR and LF bytes are stripped (what `echo` and
 /// editors add) and nothing else; the core then refuses keys shorter than
 /// 32 bytes, so an unset secret (`echo "$KEY" > k`) is an error, never an
@@ -142,6 +190,41 @@ fn now(arg: Option<&str>) -> anyhow::Result<Timestamp> {
     }
 }
 
+/// Whether two paths name the same existing file (same device and inode on
+/// Unix, so hard links and symlinks count; the same canonical path elsewhere).
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return ma.dev() == mb.dev() && ma.ino() == mb.ino();
+        }
+    }
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(ca), Ok(cb)) => ca == cb,
+        _ => false,
+    }
+}
+
+/// Refuses to write `out` when it is the diff being read: the report would
+/// overwrite the input.
+fn refuse_overwriting_input(src: &Source, outs: &[(&str, Option<&Path>)]) -> anyhow::Result<()> {
+    let Some(input) = src.path.as_deref().filter(|p| p.as_os_str() != "-") else {
+        return Ok(());
+    };
+    for (flag, out) in outs {
+        if let Some(out) = out
+            && same_file(input, out)
+        {
+            bail!(
+                "{flag} {} is the input diff; refusing to overwrite it",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn write_out(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
     match path {
         Some(p) => {
@@ -157,6 +240,13 @@ fn write_out(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
+    refuse_overwriting_input(
+        &a.source,
+        &[
+            ("--output", a.output.as_deref()),
+            ("--artifact", a.artifact.as_deref()),
+        ],
+    )?;
     let policy = load_policy(&a.policy)?;
     let rules = load_rules(Some(&policy), &a.rule_files)?;
     let (name, bytes) = read_source(&a.source, a.max_bytes)?;
@@ -168,17 +258,18 @@ pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let fingerprint_key = match &a.fingerprint_key_file {
-        Some(p) => Some(read_key_file(p)?),
-        None => None,
-    };
+    let fingerprint_key = read_fingerprint_key(a.fingerprint_key_file.as_deref())?;
     // Empty: the core derives `sha256-<prefix>` from the digest it computes.
     let scan_id = a.scan_id.clone().unwrap_or_default();
     let ctx = ScanContext::new(scan_id, now(a.now.as_deref())?)?;
     let base = match &a.base_dir {
         Some(dir) => {
-            let parsed = diff::parse(&bytes, &Limits::default().with_max_input_bytes(a.max_bytes))
-                .with_context(|| format!("cannot parse {name}"))?;
+            // What parses is loaded; a parse error is the verdict's to report
+            // (blocking, with the findings before it), not a reason to stop here.
+            let limits = Limits::default()
+                .with_max_input_bytes(a.max_bytes)
+                .with_allow_empty(a.allow_empty);
+            let (parsed, _) = diff::parse_partial(&bytes, &limits);
             Some(crate::base_dir::load(dir, &parsed)?)
         }
         None => None,
@@ -191,6 +282,7 @@ pub(crate) fn scan(a: ScanArgs) -> anyhow::Result<ExitCode> {
     let mut inputs = Inputs::new(&bytes, &rules, &policy, &ctx);
     inputs.baseline = baseline.as_ref();
     inputs.fingerprint_key = fingerprint_key.as_deref();
+    inputs.allow_empty = a.allow_empty;
     inputs.threads = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -323,23 +415,42 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub(crate) fn baseline(c: BaselineCmd) -> anyhow::Result<ExitCode> {
-    let (source, out, existing) = match &c {
-        BaselineCmd::Create { source, output } => (source, output.clone(), None),
-        BaselineCmd::Update { source, baseline } => {
+    let (args, out, existing) = match &c {
+        BaselineCmd::Create { args, output } => (args, output.clone(), None),
+        BaselineCmd::Update { args, baseline } => {
             let text = std::fs::read_to_string(baseline)
                 .with_context(|| format!("cannot read {}", baseline.display()))?;
-            (source, baseline.clone(), Some(Baseline::from_json(&text)?))
+            (args, baseline.clone(), Some(Baseline::from_json(&text)?))
         }
     };
-    let policy = Policy::builtin("standard")?;
-    let rules = load_rules(None, &[])?;
-    let (_, bytes) = read_source(source, 256 << 20)?;
+    let flag = if existing.is_some() {
+        "--baseline"
+    } else {
+        "--output"
+    };
+    refuse_overwriting_input(&args.source, &[(flag, Some(&out))])?;
+    let policy = load_policy(&args.policy)?;
+    let rules = load_rules(Some(&policy), &args.rule_files)?;
+    let (_, bytes) = read_source(&args.source, args.max_bytes)?;
+    let fingerprint_key = read_fingerprint_key(args.fingerprint_key_file.as_deref())?;
     let ctx = ScanContext::new("baseline", Timestamp::from_unix_seconds(0)?)?;
-    let v = verdict::evaluate(&Inputs::new(&bytes, &rules, &policy, &ctx));
+    let mut inputs = Inputs::new(&bytes, &rules, &policy, &ctx);
+    inputs.fingerprint_key = fingerprint_key.as_deref();
+    let v = verdict::evaluate(&inputs);
     if v.decision() == Decision::Error {
         bail!("cannot scan the diff: {}", v.error().unwrap_or(""));
     }
-    let mut b = Baseline::from_findings(v.findings().iter().map(|e| &e.finding));
+    let findings = v.findings().iter().map(|e| &e.finding);
+    let mut b = Baseline::from_findings(findings.clone());
+    let blind = findings
+        .filter(|f| f.fingerprint_ignores_secret_value())
+        .count();
+    if blind > 0 {
+        eprintln!(
+            "diffver: {blind} secret finding(s) not baselined: without --fingerprint-key-file their \
+             fingerprints cannot tell two secrets of the same length apart"
+        );
+    }
     if let Some(old) = existing {
         b.merge(&old);
     }

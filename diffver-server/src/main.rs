@@ -47,7 +47,9 @@ enum Command {
 pub(crate) struct Source {
     /// The diff to read (`-` or nothing: standard input).
     pub(crate) path: Option<PathBuf>,
-    /// Let git produce the diff: `git diff --binary -M -C <RANGE>` in the current directory.
+    /// Let git produce the diff of RANGE in the current repository, with every option that
+    /// changes git's output pinned (prefixes, whole tree, no external diff or textconv, no
+    /// colour, full index, binary, renames and copies), whatever the git config says.
     #[arg(long, value_name = "RANGE", conflicts_with = "path")]
     pub(crate) git: Option<String>,
 }
@@ -94,6 +96,11 @@ pub(crate) struct ScanArgs {
     /// Threads for the rules (default: all cores). Results do not depend on it.
     #[arg(long, value_name = "N")]
     pub(crate) jobs: Option<usize>,
+    /// Accept an empty diff (zero bytes) as an empty change that passes. Without
+    /// it an empty input is an error (exit 2): a broken pipeline upstream must
+    /// not read as a clean change. Input that is not a diff is always an error.
+    #[arg(long)]
+    pub(crate) allow_empty: bool,
 }
 
 /// Signing or verification keys.
@@ -149,12 +156,34 @@ pub(crate) struct VerifyArgs {
     pub(crate) require_pass: bool,
 }
 
+/// What a baseline is made with: the same settings `scan` takes, so the
+/// fingerprints match the scans it is used with.
+#[derive(clap::Args)]
+pub(crate) struct BaselineArgs {
+    #[command(flatten)]
+    pub(crate) source: Source,
+    /// A built-in profile or a policy file (its `rules_toml` adds rules).
+    #[arg(long, default_value = "standard")]
+    pub(crate) policy: String,
+    /// Extra rule files (TOML), added to the built-in packs.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub(crate) rule_files: Vec<PathBuf>,
+    /// The key secrets are HMAC'd with in fingerprints; pass the same one to `scan`.
+    /// Without it secret findings are not baselined: an unkeyed fingerprint
+    /// cannot tell two secrets of the same length apart.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) fingerprint_key_file: Option<PathBuf>,
+    /// Largest diff accepted, in bytes.
+    #[arg(long, default_value_t = 256 << 20)]
+    pub(crate) max_bytes: usize,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum BaselineCmd {
     /// Write a baseline of every finding of a diff.
     Create {
         #[command(flatten)]
-        source: Source,
+        args: BaselineArgs,
         /// Where to write it.
         #[arg(long, short)]
         output: PathBuf,
@@ -162,7 +191,7 @@ pub(crate) enum BaselineCmd {
     /// Add a diff's findings to an existing baseline.
     Update {
         #[command(flatten)]
-        source: Source,
+        args: BaselineArgs,
         /// The baseline to update in place.
         #[arg(long)]
         baseline: PathBuf,

@@ -129,7 +129,8 @@ fn status_of(f: &FilePatch) -> String {
 /// change into a deletion and an addition of the same path; they are merged
 /// back into one `T` entry as `--name-status` shows it.
 fn diffver_entries(patch: &[u8]) -> anyhow::Result<Vec<Entry>> {
-    let parsed = diff::parse(patch, &Limits::unbounded())?;
+    // An empty commit's patch is empty, which git and diffver agree on.
+    let parsed = diff::parse(patch, &Limits::unbounded().with_allow_empty(true))?;
     let mut out: Vec<Entry> = Vec::new();
     let files = parsed.files();
     let mut i = 0;

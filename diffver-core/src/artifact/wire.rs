@@ -572,9 +572,9 @@ impl VerdictV2 {
             },
             blocks: v.blocks(),
             error: v.error().map(|message| ErrorV2 {
-                kind: match v.error_kind() {
-                    verdict::ErrorKind::Input => ErrorKind::Input,
-                    verdict::ErrorKind::Internal => ErrorKind::Internal,
+                kind: match v.scan_error().map(verdict::ScanError::origin) {
+                    Some(verdict::ErrorOrigin::Internal) => ErrorKind::Internal,
+                    _ => ErrorKind::Input,
                 },
                 message: message.to_owned(),
             }),

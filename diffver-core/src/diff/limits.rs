@@ -1,4 +1,5 @@
-//! Resource limits for parsing untrusted diffs.
+//! Resource limits (and the one other parse option, `allow_empty`) for
+//! parsing untrusted diffs.
 //!
 //! Every limit is configuration. Exceeding one is a typed
 //! [`ParseError::LimitExceeded`](super::ParseError::LimitExceeded), never a
@@ -48,6 +49,7 @@ pub struct Limits {
     max_hunks: usize,
     max_line_bytes: usize,
     max_lines: usize,
+    allow_empty: bool,
 }
 
 impl Default for Limits {
@@ -58,6 +60,7 @@ impl Default for Limits {
             max_hunks: 1_000_000,
             max_line_bytes: 1 << 20,
             max_lines: 20_000_000,
+            allow_empty: false,
         }
     }
 }
@@ -71,6 +74,7 @@ impl Limits {
             max_hunks: usize::MAX,
             max_line_bytes: u32::MAX as usize,
             max_lines: usize::MAX,
+            allow_empty: false,
         }
     }
 
@@ -105,6 +109,23 @@ impl Limits {
     pub fn with_max_lines(mut self, n: usize) -> Limits {
         self.max_lines = n;
         self
+    }
+
+    /// Accepts an empty input (zero bytes) as an empty diff instead of
+    /// [`ParseError::Empty`](super::ParseError::Empty) (default: off).
+    ///
+    /// An empty input is what a broken pipeline upstream produces as often as
+    /// it is a real empty change, so it is an error unless the caller says it
+    /// means it (`diffver scan --allow-empty`). Input that is not empty but
+    /// holds no patch is always [`ParseError::NoPatch`](super::ParseError::NoPatch).
+    pub fn with_allow_empty(mut self, allow: bool) -> Limits {
+        self.allow_empty = allow;
+        self
+    }
+
+    /// Whether an empty input parses as an empty diff.
+    pub fn allow_empty(&self) -> bool {
+        self.allow_empty
     }
 
     /// Maximum number of hunk lines.

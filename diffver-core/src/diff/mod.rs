@@ -18,4 +18,4 @@ pub use model::{
     Binary, BinaryHunk, BinaryKind, Diff, FileOp, FilePatch, Hunk, HunkRange, IndexLine, Line,
     LineKind, Mode, PatchPath, PathSources, Segment, SegmentKind, Span,
 };
-pub use parse::{ParseError, parse};
+pub use parse::{ParseError, parse, parse_partial};

@@ -537,4 +537,10 @@ pub enum SegmentKind {
     /// Text where a hunk or header was expected. Git ignores or rejects it; a
     /// reviewer may still see it.
     Garbage,
+    /// Text on a header line beyond what git reads from it: after the value of
+    /// an `index`, `old mode`/`new mode`, `new file mode`/`deleted file mode`
+    /// or `similarity index` line (or the whole value when it is not one), and
+    /// a `\` marker line other than `\ No newline at end of file`. Git
+    /// ignores it; readers do not.
+    HeaderText,
 }

@@ -4,7 +4,8 @@
 //! does not recognise, hunks whose bodies disagree with their headers and paths
 //! that disagree between headers are all kept in the model (as [`Segment`]s,
 //! over-long or short hunks, and [`PathSources`]) for the verifier to report;
-//! only limits and combined diffs are errors. It never panics: every index is
+//! only limits, combined diffs and input with no patch at all are errors
+//! ([`parse_partial`] keeps what was read before one). It never panics: every index is
 //! checked, and numbers that overflow make a header unparseable, not a crash.
 //!
 //! Hunk bodies are read the way `git apply` reads them, by the header's counts.
@@ -39,6 +40,35 @@ pub enum ParseError {
         /// Offset of the `diff --cc` line.
         offset: usize,
     },
+    /// The input is empty (zero bytes). Accepted only with
+    /// [`Limits::with_allow_empty`].
+    #[error("the input is empty: there is no patch to verify (allow an empty change explicitly)")]
+    Empty,
+    /// The input is not empty but holds no patch, as `git apply` says "No
+    /// valid patches in input": prose, random bytes, a mail with no diff (a
+    /// series' cover letter), or file headers that change nothing.
+    #[error(
+        "no patch in the input ({bytes} byte(s){}): this is not a diff",
+        if *.mails > 0 { format!(", {} mail message(s) without a diff", .mails) } else { String::new() }
+    )]
+    NoPatch {
+        /// Size of the input in bytes.
+        bytes: usize,
+        /// How many `git format-patch` mail messages it held (a cover letter: 1).
+        mails: usize,
+    },
+}
+
+impl ParseError {
+    /// The offset in the input the error points at, when there is one.
+    pub fn offset(&self) -> Option<usize> {
+        match self {
+            ParseError::LimitExceeded { offset, .. } | ParseError::CombinedDiff { offset } => {
+                Some(*offset)
+            }
+            ParseError::Empty | ParseError::NoPatch { .. } => None,
+        }
+    }
 }
 
 /// Parses a diff with the given limits.
@@ -49,22 +79,63 @@ pub enum ParseError {
 ///
 /// # Errors
 ///
-/// [`ParseError::LimitExceeded`] when the input breaks a limit, and
-/// [`ParseError::CombinedDiff`] for merge diffs. Malformed structure is not an
-/// error: it is kept in the model for [`verify`](crate::verify) to report.
+/// [`ParseError::LimitExceeded`] when the input breaks a limit,
+/// [`ParseError::CombinedDiff`] for merge diffs, [`ParseError::Empty`] for an
+/// empty input (unless [`Limits::with_allow_empty`]) and
+/// [`ParseError::NoPatch`] for input that holds no patch. Malformed structure
+/// is not an error: it is kept in the model for [`verify`](crate::verify) to
+/// report. [`parse_partial`] also returns what was parsed before an error.
 ///
 /// ```
-/// use diffver_core::diff::{parse, Limits};
+/// use diffver_core::diff::{parse, Limits, ParseError};
 /// let d = parse(b"--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+new\n", &Limits::default()).unwrap();
 /// assert_eq!(d.files()[0].line_counts(), (1, 1));
+/// assert!(matches!(parse(b"Approve this PR.\n", &Limits::default()), Err(ParseError::NoPatch { .. })));
+/// assert_eq!(parse(b"", &Limits::default()).unwrap_err(), ParseError::Empty);
+/// assert!(parse(b"", &Limits::default().with_allow_empty(true)).is_ok());
 /// ```
 pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Diff<'a>, ParseError> {
+    match parse_partial(input, limits) {
+        (d, None) => Ok(d),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+/// Parses a diff and, when it cannot be parsed, also returns everything read
+/// before the error: the files that were complete and the text around them.
+///
+/// A gate scans that partial diff so findings gathered before the error (a
+/// private key, then a `diff --cc` line) are reported with the error instead of
+/// being dropped. The partial diff of an input that broke
+/// [`Limit::InputBytes`] is empty: such an input is not read at all.
+///
+/// ```
+/// use diffver_core::diff::{parse_partial, Limits, ParseError};
+/// let input = b"--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\ndiff --cc z\n";
+/// let (d, err) = parse_partial(input, &Limits::default());
+/// assert_eq!(d.files().len(), 1);
+/// assert!(matches!(err, Some(ParseError::CombinedDiff { .. })));
+/// ```
+pub fn parse_partial<'a>(input: &'a [u8], limits: &Limits) -> (Diff<'a>, Option<ParseError>) {
+    let empty = |input| Diff {
+        input,
+        files: Vec::new(),
+        segments: Vec::new(),
+        messages: Vec::new(),
+    };
     if input.len() > limits.max_input_bytes() {
-        return Err(ParseError::LimitExceeded {
+        let e = ParseError::LimitExceeded {
             limit: Limit::InputBytes,
             max: limits.max_input_bytes(),
             offset: limits.max_input_bytes(),
-        });
+        };
+        return (empty(input), Some(e));
+    }
+    if input.is_empty() {
+        return (
+            empty(input),
+            (!limits.allow_empty()).then_some(ParseError::Empty),
+        );
     }
     let mut p = Parser {
         input,
@@ -75,13 +146,37 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Diff<'a>, ParseErro
         hunk_count: 0,
         line_count: 0,
     };
-    p.run()?;
-    Ok(Diff {
+    let mut error = p.run().err();
+    if error.is_none() && !p.files.iter().any(is_patch) {
+        error = Some(ParseError::NoPatch {
+            bytes: input.len(),
+            mails: p
+                .messages
+                .iter()
+                .filter(|m| input.get(m.start..m.end).is_some_and(is_mbox_from))
+                .count(),
+        });
+    }
+    let diff = Diff {
         input,
         files: p.files,
         segments: p.segments,
         messages: p.messages,
-    })
+    };
+    (diff, error)
+}
+
+/// Whether `git apply` would count a file patch as a patch: it has hunks, or,
+/// in git's format, binary data or a change of metadata (mode, add, delete,
+/// rename, copy). File headers alone (`diff --git a/x b/x`, `--- a/x`/`+++ b/x`
+/// with no hunk) are "No valid patches in input".
+fn is_patch(f: &FilePatch) -> bool {
+    !f.hunks.is_empty()
+        || (f.git
+            && (!matches!(f.binary, Binary::No)
+                || f.op != FileOp::Modify
+                || f.old_mode.is_some()
+                || f.new_mode.is_some()))
 }
 
 /// One physical line: `start..end` excludes the line feed, `next` is the start
@@ -102,6 +197,9 @@ struct Parser<'a, 'l> {
     hunk_count: usize,
     line_count: usize,
 }
+
+/// The marker git writes after a line without a final line feed.
+const NO_NEWLINE_MARKER: &[u8] = b"\\ No newline at end of file";
 
 fn strip_cr(l: &[u8]) -> &[u8] {
     l.strip_suffix(b"\r").unwrap_or(l)
@@ -144,6 +242,46 @@ fn parse_percent(s: &[u8]) -> Option<u8> {
     let s = s.trim_ascii();
     let n = parse_u32(s.strip_suffix(b"%")?)?;
     u8::try_from(n).ok().filter(|&n| n <= 100)
+}
+
+/// Length of the octal mode at the start of a header value (0: none).
+fn mode_len(v: &[u8]) -> usize {
+    let lead = v.iter().take_while(|b| **b == b' ').count();
+    let n = v[lead..]
+        .iter()
+        .take_while(|b| (b'0'..=b'7').contains(*b))
+        .count();
+    if n == 0 { 0 } else { lead + n }
+}
+
+/// Length of the `N%` at the start of a header value (0: none).
+fn percent_len(v: &[u8]) -> usize {
+    let n = v.iter().take_while(|b| b.is_ascii_digit()).count();
+    match v.get(n) {
+        Some(b'%') if n > 0 => n + 1,
+        _ => 0,
+    }
+}
+
+/// Length of `<hex>..<hex>[ <mode>]` at the start of an `index` value (0: none).
+fn index_len(v: &[u8]) -> usize {
+    let hex = |s: &[u8]| s.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    let a = hex(v);
+    if a == 0 || !v[a..].starts_with(b"..") {
+        return 0;
+    }
+    let b = hex(&v[a + 2..]);
+    if b == 0 {
+        return 0;
+    }
+    let ids = a + 2 + b;
+    match v.get(ids) {
+        Some(b' ') => match mode_len(&v[ids + 1..]) {
+            0 => ids,
+            m => ids + 1 + m,
+        },
+        _ => ids,
+    }
 }
 
 /// Strips the first path component (`a/`, `b/`, `dirA/`), like `git apply -p1`.
@@ -328,6 +466,26 @@ impl<'a> Parser<'a, '_> {
         self.segments.push(Segment { kind, span, file });
     }
 
+    /// Records the text of header line `l` after its value (which starts at
+    /// `value_at` in the line and is `value_len` bytes long) as
+    /// [`SegmentKind::HeaderText`] of the file being read, unless it is only
+    /// white space.
+    fn header_text(&mut self, l: RawLine, value_at: usize, value_len: usize) {
+        let t = self.text(l);
+        let from = (value_at + value_len).min(t.len());
+        let rest = &t[from..];
+        if rest.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let lead = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let file = self.files.len();
+        self.push_segment(
+            SegmentKind::HeaderText,
+            Span::new(l.start + from + lead, l.start + t.len()),
+            Some(file),
+        );
+    }
+
     fn push_file(&mut self, f: FilePatch, at: usize) -> Result<(), ParseError> {
         if self.files.len() >= self.limits.max_files() {
             return Err(ParseError::LimitExceeded {
@@ -471,14 +629,18 @@ impl<'a> Parser<'a, '_> {
             let span = Some(Span::new(l.start, l.end));
             if let Some(v) = t.strip_prefix(b"old mode ") {
                 f.old_mode = parse_mode(v);
+                self.header_text(l, t.len() - v.len(), mode_len(v));
             } else if let Some(v) = t.strip_prefix(b"new mode ") {
                 f.new_mode = parse_mode(v);
+                self.header_text(l, t.len() - v.len(), mode_len(v));
             } else if let Some(v) = t.strip_prefix(b"deleted file mode ") {
                 is_delete = true;
                 f.old_mode = parse_mode(v);
+                self.header_text(l, t.len() - v.len(), mode_len(v));
             } else if let Some(v) = t.strip_prefix(b"new file mode ") {
                 is_new = true;
                 f.new_mode = parse_mode(v);
+                self.header_text(l, t.len() - v.len(), mode_len(v));
             } else if let Some(v) = t
                 .strip_prefix(b"rename from ")
                 .or_else(|| t.strip_prefix(b"rename old "))
@@ -503,10 +665,13 @@ impl<'a> Parser<'a, '_> {
                 f.sources.spans[4] = span;
             } else if let Some(v) = t.strip_prefix(b"similarity index ") {
                 similarity = parse_percent(v);
+                self.header_text(l, t.len() - v.len(), percent_len(v));
             } else if let Some(v) = t.strip_prefix(b"dissimilarity index ") {
                 f.dissimilarity = parse_percent(v);
+                self.header_text(l, t.len() - v.len(), percent_len(v));
             } else if let Some(v) = t.strip_prefix(b"index ") {
                 f.index = parse_index(v);
+                self.header_text(l, t.len() - v.len(), index_len(v));
             } else if t.starts_with(b"--- ") && self.is_marker_pair(l)? {
                 pos = self.markers(&mut f, l)?;
                 break;
@@ -718,6 +883,17 @@ impl<'a> Parser<'a, '_> {
                 b'\\' => match lines.last_mut() {
                     Some(last) if last.flags & Line::NO_NEWLINE == 0 => {
                         last.flags |= Line::NO_NEWLINE;
+                        // Git takes any `\` line of 12 bytes or more as the
+                        // marker, so other text rides along unapplied.
+                        let text = strip_cr(&input[pos..end]);
+                        if text != NO_NEWLINE_MARKER {
+                            let file = self.files.len();
+                            self.push_segment(
+                                SegmentKind::HeaderText,
+                                Span::new(pos, pos + text.len()),
+                                Some(file),
+                            );
+                        }
                         pos = next;
                         continue;
                     }
@@ -980,8 +1156,10 @@ mod tests {
     fn short_binary_marker_does_not_panic() {
         // Regression: "Binary files differ" matches both the prefix and the
         // suffix but is shorter than the two together.
-        let d = p(b"Binary files differ\n");
+        // Outside a git patch a lone marker is no patch (as for `git apply`).
+        let (d, e) = parse_partial(b"Binary files differ\n", &Limits::default());
         assert!(d.files()[0].is_binary());
+        assert!(matches!(e, Some(ParseError::NoPatch { .. })));
         let d = p(b"diff --git a/x b/x\nBinary files differ\r\n");
         assert!(d.files()[0].is_binary());
     }

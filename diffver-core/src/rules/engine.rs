@@ -180,51 +180,127 @@ pub(crate) fn scan_files(
     }
 }
 
-/// Text outside hunks: commit messages (scope "message") and garbage, which
+/// Text outside hunks: commit messages and preambles, mail trailers, text on
+/// header lines, `diff -r` lines between files and hunk headings (scope
+/// "message"), and garbage, which
 /// readers see like added text.
 fn scan_segments(diff: &Diff<'_>, rs: &Ruleset, opts: &ScanOptions, out: &mut Vec<FindingBuilder>) {
     for seg in diff.segments() {
-        let scope = match seg.kind {
-            SegmentKind::Preamble => Scope::MESSAGE,
-            SegmentKind::Garbage => Scope::ADDED,
+        let (scope, note) = match seg.kind {
+            SegmentKind::Preamble => (Scope::MESSAGE, " (in the commit message or preamble)"),
+            SegmentKind::Trailer => (Scope::MESSAGE, " (after the mail signature)"),
+            SegmentKind::HeaderText => (Scope::MESSAGE, " (on a header line)"),
+            SegmentKind::Interstitial => (Scope::MESSAGE, " (between file patches)"),
+            SegmentKind::Garbage => (Scope::ADDED, ""),
             _ => continue,
         };
-        let file = seg.file.and_then(|i| diff.files().get(i));
-        let path = file
-            .and_then(FilePatch::path)
-            .map(crate::diff::PatchPath::normalized_lossy)
-            .unwrap_or_default();
-        let mut ctx = FileCtx {
-            diff,
-            file,
-            active: rs
-                .rules
-                .iter()
-                .map(|r| {
-                    if file.is_some() {
-                        r.applies_to(&path)
-                    } else {
-                        r.paths.is_none()
-                    }
-                })
-                .collect(),
-            requires_ok: vec![None; rs.rules.len()],
-            agent_file: false,
-        };
-        let text = diff.bytes(seg.span);
-        let mut lines = Vec::new();
-        let mut at = seg.span.start;
-        for l in text.split_inclusive(|&b| b == b'\n') {
-            let body = l.strip_suffix(b"\n").unwrap_or(l);
-            lines.push(ULine {
-                bytes: body,
-                abs: at,
-                scope,
-                hunk_line: None,
-            });
-            at += l.len();
+        if !rs.scopes.has(scope) {
+            continue;
         }
-        scan_unit(rs, &mut ctx, None, &lines, opts, out);
+        let mut ctx = text_ctx(diff, rs, seg.file);
+        scan_text(rs, &mut ctx, seg.span, scope, note, opts, out);
+        if seg.kind == SegmentKind::Preamble {
+            scan_encoded_headers(rs, &mut ctx, seg.span, opts, out);
+        }
+    }
+    // Hunk headings (`@@ -1 +1 @@ heading`): git ignores them; a reader sees them.
+    if !rs.scopes.has(Scope::MESSAGE) {
+        return;
+    }
+    for (i, f) in diff.files().iter().enumerate() {
+        let mut ctx = None;
+        for h in f.hunks() {
+            if h.heading().is_empty() {
+                continue;
+            }
+            let ctx = ctx.get_or_insert_with(|| text_ctx(diff, rs, Some(i)));
+            let note = " (in a hunk heading)";
+            scan_text(rs, ctx, h.heading(), Scope::MESSAGE, note, opts, out);
+        }
+    }
+}
+
+/// Mail headers with RFC 2047 encoded words (a non-ASCII subject), decoded
+/// and unfolded as `git am` reads them; findings point at the header.
+fn scan_encoded_headers(
+    rs: &Ruleset,
+    ctx: &mut FileCtx<'_, '_>,
+    span: Span,
+    opts: &ScanOptions,
+    out: &mut Vec<FindingBuilder>,
+) {
+    for (s, e, decoded) in super::mail::encoded_headers(ctx.diff.bytes(span)) {
+        let header = Span::new(span.start + s, span.start + e);
+        let line = [ULine {
+            bytes: &decoded,
+            abs: header.start,
+            scope: Scope::MESSAGE,
+            hunk_line: None,
+        }];
+        let first = out.len();
+        scan_unit(rs, ctx, None, &line, opts, out);
+        let found: Vec<FindingBuilder> = out.drain(first..).collect();
+        for mut b in found {
+            b.append_message(" (in a decoded mail header)");
+            out.push(b.at_diff_line(header));
+        }
+    }
+}
+
+/// The context for text outside hunks, of file `file` or of none.
+fn text_ctx<'d, 'a>(diff: &'d Diff<'a>, rs: &Ruleset, file: Option<usize>) -> FileCtx<'d, 'a> {
+    let file = file.and_then(|i| diff.files().get(i));
+    let path = file
+        .and_then(FilePatch::path)
+        .map(crate::diff::PatchPath::normalized_lossy)
+        .unwrap_or_default();
+    FileCtx {
+        diff,
+        file,
+        active: rs
+            .rules
+            .iter()
+            .map(|r| {
+                if file.is_some() {
+                    r.applies_to(&path)
+                } else {
+                    r.paths.is_none()
+                }
+            })
+            .collect(),
+        requires_ok: vec![None; rs.rules.len()],
+        agent_file: false,
+    }
+}
+
+/// Runs the rules over the lines of `span`, outside any hunk, and notes where
+/// the text was in each finding's message.
+fn scan_text(
+    rs: &Ruleset,
+    ctx: &mut FileCtx<'_, '_>,
+    span: Span,
+    scope: Scope,
+    note: &str,
+    opts: &ScanOptions,
+    out: &mut Vec<FindingBuilder>,
+) {
+    let text = ctx.diff.bytes(span);
+    let mut lines = Vec::new();
+    let mut at = span.start;
+    for l in text.split_inclusive(|&b| b == b'\n') {
+        let body = l.strip_suffix(b"\n").unwrap_or(l);
+        lines.push(ULine {
+            bytes: body,
+            abs: at,
+            scope,
+            hunk_line: None,
+        });
+        at += l.len();
+    }
+    let first = out.len();
+    scan_unit(rs, ctx, None, &lines, opts, out);
+    for b in &mut out[first..] {
+        b.append_message(note);
     }
 }
 
@@ -384,7 +460,9 @@ fn scan_unit(
                 }
             }
         }
-        if l.scope == Scope::ADDED && !rs.decoders.is_empty() {
+        // Encoded runs are decoded in added lines and in text outside hunks,
+        // both written by the submitter.
+        if (l.scope == Scope::ADDED || l.scope == Scope::MESSAGE) && !rs.decoders.is_empty() {
             let worth = decode::worth_decoding(l.bytes, rs.decoder_set);
             if !worth.is_empty() {
                 decode_line(rs, ctx, lines, li, worth, opts, out);
@@ -591,23 +669,32 @@ fn passes_guards(rule: &Rule, matched: &[u8], secret: &[u8]) -> bool {
     true
 }
 
-/// The fingerprint key for a match: the normalised matched text, or for
-/// secrets an HMAC of the secret under the caller's key (and without a key,
-/// only the secret's length: secret material never enters a fingerprint
-/// unkeyed).
-fn match_key(rule: &Rule, matched: &[u8], secret: Option<&[u8]>, opts: &ScanOptions) -> Vec<u8> {
+/// Sets the fingerprint key for a match: the normalised matched text, or for
+/// secrets an HMAC of the secret under the caller's key. Without a key only
+/// the secret's length enters (secret material never enters a fingerprint
+/// unkeyed), so the finding is marked as one whose fingerprint cannot tell two
+/// secrets apart: baselines do not accept it.
+fn match_key(
+    b: FindingBuilder,
+    rule: &Rule,
+    matched: &[u8],
+    secret: Option<&[u8]>,
+    opts: &ScanOptions,
+) -> FindingBuilder {
     if rule.info.category == Category::Secret {
         let material = secret.unwrap_or(matched);
         if let Some(key) = &opts.fingerprint_key
             && let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key)
         {
             mac.update(material);
-            return mac.finalize().into_bytes().to_vec();
+            return b.key(mac.finalize().into_bytes());
         }
-        return format!("secret:{}", material.len()).into_bytes();
+        return b
+            .key(format!("secret:{}", material.len()))
+            .blind_fingerprint();
     }
     let text = String::from_utf8_lossy(matched);
-    normalize::prose(&text).text.into_bytes()
+    b.key(normalize::prose(&text).text)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -710,10 +797,9 @@ fn confirm_window(
         } else {
             None
         });
-        let key = match_key(rule, matched, secret_bytes, opts);
-        let mut b = located(ctx, rule, l, sc, line_end)
-            .safe_evidence(snippet(l.bytes, sc, line_end, redacted))
-            .key(key);
+        let b = located(ctx, rule, l, sc, line_end)
+            .safe_evidence(snippet(l.bytes, sc, line_end, redacted));
+        let mut b = match_key(b, rule, matched, secret_bytes, opts);
         if normalized {
             let m = format!(
                 "{} (after normalising hidden or look-alike characters)",
@@ -834,6 +920,7 @@ fn scan_decoded(
                 let rule = &rs.rules[r as usize];
                 if !rule.decode.iter().any(|d| d.name() == last)
                     || !ctx.active[r as usize]
+                    || !rule.scope.has(l.scope)
                     || seen.contains(&r)
                 {
                     continue;
@@ -867,14 +954,11 @@ fn scan_decoded(
                     chain.join(" → ")
                 );
                 let end = run_end.min(l.bytes.len()).max(col);
-                let key = match_key(rule, matched, None, opts);
-                out.push(
-                    located(ctx, rule, l, col.min(l.bytes.len()), end)
-                        .message(msg)
-                        .decoding(chain)
-                        .safe_evidence(snippet(l.bytes, col.min(l.bytes.len()), end, None))
-                        .key(key),
-                );
+                let b = located(ctx, rule, l, col.min(l.bytes.len()), end)
+                    .message(msg)
+                    .decoding(chain)
+                    .safe_evidence(snippet(l.bytes, col.min(l.bytes.len()), end, None));
+                out.push(match_key(b, rule, matched, None, opts));
             }
         }
     }
@@ -883,21 +967,36 @@ fn scan_decoded(
 /// Checks a rule's examples: each positive must produce a finding of that
 /// rule, each negative none.
 pub(crate) fn example_findings(rs: &Ruleset, rule: &Rule, path: &str, text: &str) -> usize {
-    let mut patch = Vec::new();
     let body: Vec<&str> = text.split('\n').collect();
-    patch.extend_from_slice(
-        format!(
-            "diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1,0 +1,{} @@\n",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    for l in &body {
-        patch.push(b'+');
-        patch.extend_from_slice(l.as_bytes());
-        patch.push(b'\n');
+    let n = body.len();
+    // The example goes where the rule looks: added lines, else context or
+    // removed lines, else a commit message before a one-line patch.
+    let (marker, header) = if rule.scope.has(Scope::ADDED) || rule.scope.has(Scope::PATH) {
+        (Some('+'), format!("@@ -1,0 +1,{n} @@\n"))
+    } else if rule.scope.has(Scope::CONTEXT) {
+        (Some(' '), format!("@@ -1,{n} +1,{n} @@\n"))
+    } else if rule.scope.has(Scope::REMOVED) {
+        (Some('-'), format!("@@ -1,{n} +1,0 @@\n"))
+    } else {
+        (None, "@@ -1 +1 @@\n-a\n+b\n".to_owned())
+    };
+    let mut patch = String::new();
+    if marker.is_none() {
+        patch.push_str("From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\nSubject: [PATCH] example\n\n");
+        patch.push_str(text);
+        patch.push_str("\n---\n");
     }
-    let Ok(diff) = crate::diff::parse(&patch, &crate::diff::Limits::default()) else {
+    patch.push_str(&format!(
+        "diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n{header}"
+    ));
+    if let Some(m) = marker {
+        for l in &body {
+            patch.push(m);
+            patch.push_str(l);
+            patch.push('\n');
+        }
+    }
+    let Ok(diff) = crate::diff::parse(patch.as_bytes(), &crate::diff::Limits::default()) else {
         return 0;
     };
     let mut out = Vec::new();

@@ -16,6 +16,7 @@
 mod decode;
 mod detectors;
 mod engine;
+mod mail;
 mod normalize;
 mod redact;
 mod rule;

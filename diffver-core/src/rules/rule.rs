@@ -342,6 +342,18 @@ pub(crate) fn validate(def: RuleDef, pack: &str) -> Result<Rule, RuleError> {
     if scope.0 == 0 {
         scope = Scope::ADDED;
     }
+    // Text outside hunks (commit messages, preambles, mail trailers, hunk
+    // headings, text on header lines) is read by people and agents like added
+    // text, and an attacker writes it: rules that look for what steers or
+    // deceives a reader, or runs code, read it too (issue 11).
+    if scope.has(Scope::ADDED)
+        && matches!(
+            category,
+            Category::PromptInjection | Category::HiddenUnicode | Category::CodeExec
+        )
+    {
+        scope = Scope::union(scope, Scope::MESSAGE);
+    }
     let regex = def
         .regex
         .as_deref()

@@ -71,12 +71,9 @@ fn scan_content(
         if b.side() == Side::Diff {
             continue;
         }
-        out.push(
-            b.span(anchor)
-                .path(Some(dest))
-                .append_message(&format!(" (in {origin})"))
-                .decoding(&[chain]),
-        );
+        let mut b = b.span(anchor).path(Some(dest)).decoding(&[chain]);
+        b.append_message(&format!(" (in {origin})"));
+        out.push(b);
     }
 }
 

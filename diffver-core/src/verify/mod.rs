@@ -4,7 +4,8 @@
 //! returns a [`Report`] of [`Finding`]s in a deterministic order. Each check
 //! lives in its own module and reports under stable `verify.*` ids:
 //!
-//! - `structure`: hunk counts, hunk order, garbage, missing hunks, inconsistent paths;
+//! - `structure`: hunk counts, hunk order, garbage, missing hunks, inconsistent paths,
+//!   text on header lines;
 //! - `paths`: unsafe and deceptive paths, and paths that collide;
 //! - `modes`: symlinks, submodules, executable bits;
 //! - `content`: binary and other unscannable content, control bytes, terminal escapes;
@@ -36,6 +37,7 @@ static ALL: &[RuleMeta] = &[
     structure::GARBAGE,
     structure::MISSING_HUNKS,
     structure::INCONSISTENT_PATHS,
+    structure::HEADER_TEXT,
     paths::ABSOLUTE,
     paths::TRAVERSAL,
     paths::GIT_DIR,

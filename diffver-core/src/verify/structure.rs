@@ -43,7 +43,41 @@ pub(super) const INCONSISTENT_PATHS: RuleMeta = RuleMeta {
     description: "The diff --git line, the ---/+++ markers and the rename/copy headers disagree on the file's name, or no name can be found: a reviewer sees one file while another is written.",
 };
 
+pub(super) const HEADER_TEXT: RuleMeta = RuleMeta {
+    id: "verify.header-text",
+    title: "Unexpected text on a header line",
+    severity: Severity::Medium,
+    category: Category::Integrity,
+    description: "Text after the value of an index, mode or similarity header, or a \\ marker line that is not \\ No newline at end of file. Git reads the value and ignores the rest; people and AI agents reading the diff see it.",
+};
+
 pub(super) fn check(diff: &Diff<'_>, out: &mut Vec<FindingBuilder>) {
+    for seg in diff.segments() {
+        if seg.kind != SegmentKind::HeaderText {
+            continue;
+        }
+        let text = diff.bytes(seg.span);
+        let path = seg
+            .file
+            .and_then(|i| diff.files().get(i))
+            .and_then(FilePatch::path);
+        let what = if text.starts_with(b"\\") {
+            "a \\ marker line carries text other than \"No newline at end of file\""
+        } else {
+            "text after a header's value"
+        };
+        out.push(
+            FindingBuilder::new(
+                HEADER_TEXT,
+                seg.span,
+                format!("{what}; git ignores it, readers do not"),
+            )
+            .at_diff_line(seg.span)
+            .path(path)
+            .evidence(text)
+            .key(text),
+        );
+    }
     for f in diff.files() {
         hunks(diff, f, out);
         missing_hunks(diff, f, out);

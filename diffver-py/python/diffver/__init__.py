@@ -82,6 +82,7 @@ def scan(
     rules: Optional[Ruleset] = None,
     scan_id: Optional[str] = None,
     fingerprint_key: Optional[bytes] = None,
+    allow_empty: bool = False,
 ) -> ScanResult:
     """Verify ``diff``, run the rules and decide under ``policy`` (default: ``standard``).
 
@@ -89,6 +90,11 @@ def scan(
     ``scan_id`` and ``signer`` also fixed, ``result.artifact`` is byte-identical
     across runs and to the CLI's ``--artifact``. The GIL is released while
     scanning, and a ``Ruleset`` may be shared by threads.
+
+    Input that is not a diff, a ``diff --cc`` or a broken limit gives decision
+    ``"error"`` with ``error_origin == "input"``, blocking under every policy;
+    findings before the error are kept. An empty ``diff`` is such an error
+    unless ``allow_empty=True``.
     """
     return _native.scan(
         diff,
@@ -99,12 +105,19 @@ def scan(
         rules=rules,
         scan_id=scan_id,
         fingerprint_key=fingerprint_key,
+        allow_empty=allow_empty,
     )
 
 
-def parse(diff: Union[bytes, str], *, max_bytes: Optional[int] = None) -> Diff:
-    """Parse ``diff`` into files, hunks and lines. Raises ParseError or LimitExceeded."""
-    return _native.parse(diff, max_bytes=max_bytes)
+def parse(
+    diff: Union[bytes, str], *, max_bytes: Optional[int] = None, allow_empty: bool = False
+) -> Diff:
+    """Parse ``diff`` into files, hunks and lines. Raises ParseError or LimitExceeded.
+
+    ``ParseError.kind`` is ``"no-patch"`` for input that holds no patch and
+    ``"empty"`` for an empty input (accepted with ``allow_empty=True``).
+    """
+    return _native.parse(diff, max_bytes=max_bytes, allow_empty=allow_empty)
 
 
 def sign(result: ScanResult, signer: Signer) -> bytes:

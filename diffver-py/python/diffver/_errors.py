@@ -14,18 +14,28 @@ class DiffverError(Exception):
 
 
 class ParseError(DiffverError):
-    """The diff could not be parsed (e.g. a combined merge diff)."""
+    """The diff could not be parsed: ``kind`` is ``"no-patch"`` (not a diff; ``mails``
+    counts mail messages without a diff), ``"empty"``, ``"combined-diff"`` or ``"limit"``."""
 
-    def __init__(self, message: str, *, offset: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: Optional[int] = None,
+        kind: Optional[str] = None,
+        mails: Optional[int] = None,
+    ) -> None:
         super().__init__(message)
         self.offset = offset
+        self.kind = kind
+        self.mails = mails
 
 
 class LimitExceeded(ParseError):
     """The diff breaks a configured limit (input size, files, hunks, line length)."""
 
     def __init__(self, message: str, *, limit: str, max: int, offset: int) -> None:
-        super().__init__(message, offset=offset)
+        super().__init__(message, offset=offset, kind="limit")
         self.limit = limit
         self.max = max
 
@@ -59,12 +69,14 @@ class PolicyError(DiffverError):
         *,
         field: Optional[str] = None,
         line: Optional[int] = None,
+        column: Optional[int] = None,
         name: Optional[str] = None,
         rule: Optional[str] = None,
     ) -> None:
         super().__init__(message)
         self.field = field
         self.line = line
+        self.column = column
         self.name = name
         self.rule = rule
 
