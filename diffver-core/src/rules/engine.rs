@@ -192,7 +192,6 @@ fn scan_segments(diff: &Diff<'_>, rs: &Ruleset, opts: &ScanOptions, out: &mut Ve
             SegmentKind::HeaderText => (Scope::MESSAGE, " (on a header line)"),
             SegmentKind::Interstitial => (Scope::MESSAGE, " (between file patches)"),
             SegmentKind::Garbage => (Scope::ADDED, ""),
-            _ => continue,
         };
         if !rs.scopes.has(scope) {
             continue;
