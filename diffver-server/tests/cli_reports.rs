@@ -543,10 +543,12 @@ fn every_format_redacts_the_same_secrets() {
         "ghp_8f3K2mQz9XcV7bN1aL4pR6tY0uW5eH2jD3sG",
         "AKIAQYLPMN5HHHFPZAM2",
         "xoxb-2938475610-2938475610123-Zx9Qw8Er7Ty6Ui5Op4As3Df2",
+        "MIIEowIBAAKCAQEAx8kM2sQfVb9nW3oZ4Lr7Tq1YpJd6Hc5Ue0Gv8Xa2Bm3Nk9Pq",
     ];
     let diff = format!(
-        "diff --git a/deploy.env b/deploy.env\nindex 3b18e51..9f3a2c4 100644\n--- a/deploy.env\n+++ b/deploy.env\n@@ -1,3 +1,3 @@\n AWS_ACCESS_KEY_ID={}\n-GITHUB_TOKEN=\"{}\"\n+SLACK_TOKEN=\"{}\"\n",
-        secrets[1], secrets[0], secrets[2]
+        "diff --git a/deploy.env b/deploy.env\nindex 3b18e51..9f3a2c4 100644\n--- a/deploy.env\n+++ b/deploy.env\n@@ -1,3 +1,3 @@\n AWS_ACCESS_KEY_ID={}\n-GITHUB_TOKEN=\"{}\"\n+SLACK_TOKEN=\"{}\"\n\
+         diff --git a/keys/old.pem b/keys/old.pem\ndeleted file mode 100644\nindex 69440b9..0000000\n--- a/keys/old.pem\n+++ /dev/null\n@@ -1,3 +0,0 @@\n------BEGIN RSA PRIVATE KEY-----\n-{}\n------END RSA PRIVATE KEY-----\n",
+        secrets[1], secrets[0], secrets[2], secrets[3]
     );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.diff");
@@ -560,7 +562,11 @@ fn every_format_redacts_the_same_secrets() {
         assert!(!s.is_empty(), "{fmt}: no output");
         for secret in secrets {
             // The first four characters may be shown; the rest never.
-            assert!(!s.contains(&secret[4..]), "{fmt} shows {secret}");
+            assert!(
+                !s.contains(&secret[4..]),
+                "{fmt} shows {secret}: {}",
+                s.lines().find(|l| l.contains(&secret[4..])).unwrap_or("")
+            );
         }
     }
     let art = dir.path().join("a.json");

@@ -154,8 +154,12 @@ pub fn html(v: &VerdictV2, diff: &[u8], secrets: &[std::ops::Range<usize>]) -> S
     );
     let mut shown = diff.to_vec();
     for (a, b) in masked {
-        if let Some(bytes) = shown.get_mut(a..b.min(diff.len())) {
-            bytes.fill(b'*');
+        // Line breaks and each line's first byte (the diff's `+`/`-`/` `
+        // marker) stay, so a masked block keeps its lines and their colours.
+        for i in a..b.min(diff.len()) {
+            if diff[i] != b'\n' && (i == 0 || diff[i - 1] != b'\n') {
+                shown[i] = b'*';
+            }
         }
     }
     let total = memchr::memchr_iter(b'\n', &shown).count() + 1;
