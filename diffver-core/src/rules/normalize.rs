@@ -5,7 +5,8 @@
 //! removed (so a phrase split over two `//` lines still reads as one).
 //!
 //! Noise inside words is removed too (issue 11, item 8): control characters
-//! (NUL, BEL, …) and U+FFFD (what invalid UTF-8 becomes), single character
+//! (NUL, BEL, …), terminal control sequences (`ESC [ 0 m`) and U+FFFD (what
+//! invalid UTF-8 becomes), single character
 //! references and escapes (`&#73;`, `&#x49;`, `&colon;` from the complete
 //! WHATWG table, `\u0049`, `\u{49}`, `\x49`), HTML tags and comments
 //! (`Ig<b></b>nore`, `Ig<!-- -->nore`) and Markdown emphasis or code marks
@@ -153,7 +154,7 @@ const NOISE_ROUNDS: usize = 3;
 /// a control character, a character reference or escape touching a letter
 /// (`&#73;gnore`, `Ignore&nbsp;previous`, `\u0049gnore`), a tag between
 /// letters (`Ig<b></b>nore`), an HTML comment, or Markdown marks touching a
-/// word (`Ig**nore**`, `` `ignore` ``). Cheap, and strict on purpose: it
+/// word (`Ig**nore**`, ``Ig`nore` ``). Cheap, and strict on purpose: it
 /// decides whether a plain line needs the (slower) prose view, and most code
 /// (`Vec<u8>`, `*ptr`, `a &= b`, `"\x1b"`) does not.
 pub(crate) fn has_noise(b: &[u8]) -> bool {
@@ -427,7 +428,19 @@ fn strip_noise(items: &mut Vec<(char, usize)>, case: &mut Vec<char>) -> bool {
 pub(crate) fn prose(src: &str) -> View {
     let mut items: Vec<(char, usize)> = Vec::with_capacity(src.len());
     let mut case: Vec<char> = Vec::with_capacity(src.len());
-    for (at, c) in src.char_indices() {
+    let mut chars = src.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        // A terminal control sequence (`ESC [ … final`) displays as nothing:
+        // drop it whole, not just its ESC.
+        if c == '\u{1b}' && chars.peek().is_some_and(|&(_, n)| n == '[') {
+            chars.next();
+            for (_, p) in chars.by_ref().take(32) {
+                if ('\u{40}'..='\u{7e}').contains(&p) {
+                    break;
+                }
+            }
+            continue;
+        }
         push_char(&mut items, &mut case, c, at);
     }
     // Noise starts with one of these; without them a round changes nothing.
@@ -572,6 +585,7 @@ mod noise {
             "Ig<b></b>nore",
             "Ig<!-- x -->nore",
             "Ig`nore`",
+            "Ig\u{1b}[0mnore",
         ] {
             assert_eq!(prose(s).text, "ignore", "{s:?}");
         }
