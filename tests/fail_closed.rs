@@ -369,3 +369,20 @@ fn non_text_literal_on_a_hook_blocks_and_text_elsewhere_is_scanned() {
             .collect::<Vec<_>>()
     );
 }
+
+/// Item 4: git squashes slashes in `---`/`+++` names but not in `diff --git`
+/// names, and rejects a patch whose names then disagree ("inconsistent new
+/// filename"); diffver reports exactly that case, and not the one git accepts.
+#[test]
+fn squashed_names_are_compared_like_git() {
+    let ok = b"diff --git a/.github/workflows/z.yml b/.github/workflows/z.yml\nnew file mode 100644\n--- /dev/null\n+++ b/.github//workflows/z.yml\n@@ -0,0 +1 @@\n+x: 1\n";
+    let bad = b"diff --git a/.github//workflows/z.yml b/.github//workflows/z.yml\nnew file mode 100644\n--- /dev/null\n+++ b/.github//workflows/z.yml\n@@ -0,0 +1 @@\n+x: 1\n";
+    let has = |d: &[u8]| {
+        evaluate(d, "standard")
+            .findings()
+            .iter()
+            .any(|e| e.finding.rule_id() == "verify.inconsistent-paths")
+    };
+    assert!(!has(ok));
+    assert!(has(bad));
+}

@@ -251,11 +251,12 @@ fn dev_identity() -> diffver_core::artifact::SignerIdentity {
 
 /// Noise a writer can put inside a word without changing what a reader (or
 /// an agent reading rendered Markdown/HTML) sees.
-const NOISE: [&[u8]; 10] = [
+const NOISE: [&[u8]; 11] = [
     b"\x00",
     b"\x07",
     b"\xff",
     b"\x1b",
+    b"\x1b[0m",
     b"**",
     b"<b></b>",
     b"`",
@@ -270,7 +271,7 @@ proptest! {
     /// Issue 11, item 8: noise inside "Ignore" (or a partial encoding of
     /// its first letter) never hides the instruction override.
     #[test]
-    fn noise_inside_words_never_hides_a_phrase(at in 1usize..6, n in 0usize..10, encode_first in 0usize..5) {
+    fn noise_inside_words_never_hides_a_phrase(at in 1usize..6, n in 0usize..11, encode_first in 0usize..5) {
         let word = b"Ignore";
         let mut line = match encode_first {
             0 => b"&#73;".to_vec(),

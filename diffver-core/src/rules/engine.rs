@@ -833,7 +833,7 @@ fn confirm_window(
     if !normalized {
         return search(&text, out);
     }
-    if text.is_ascii() && !normalize::has_noise(&text) {
+    if text.is_ascii() && !normalize::needs_prose(&text) {
         // Phrase rules read past comment markers between the lines of a split
         // phrase; blanking them in ASCII text keeps every offset.
         if hi > lo {

@@ -5,7 +5,8 @@
 //! removed (so a phrase split over two `//` lines still reads as one).
 //!
 //! Noise inside words is removed too (issue 11, item 8): control characters
-//! (NUL, BEL, …) and U+FFFD (what invalid UTF-8 becomes), single character
+//! (NUL, BEL, …), terminal control sequences (`ESC [ 0 m`) and U+FFFD (what
+//! invalid UTF-8 becomes), single character
 //! references and escapes (`&#73;`, `&#x49;`, `&colon;` from the complete
 //! WHATWG table, `\u0049`, `\u{49}`, `\x49`), HTML tags and comments
 //! (`Ig<b></b>nore`, `Ig<!-- -->nore`) and Markdown emphasis or code marks
@@ -149,105 +150,119 @@ fn push_char(items: &mut Vec<(char, usize)>, case: &mut Vec<char>, c: char, at: 
 /// Most rounds of noise removal (an entity that decodes to an entity…).
 const NOISE_ROUNDS: usize = 3;
 
-/// Whether ASCII text holds noise *inside a word* that [`prose`] removes:
-/// a control character, a character reference or escape touching a letter
+/// Whether plain ASCII text holds noise *inside a word* that [`prose`]
+/// removes: a character reference or escape touching a letter
 /// (`&#73;gnore`, `Ignore&nbsp;previous`, `\u0049gnore`), a tag between
 /// letters (`Ig<b></b>nore`), an HTML comment, or Markdown marks touching a
-/// word (`Ig**nore**`, `` `ignore` ``). Cheap, and strict on purpose: it
+/// word (`Ig**nore**`, ``Ig`nore` ``). Cheap, and strict on purpose: it
 /// decides whether a plain line needs the (slower) prose view, and most code
 /// (`Vec<u8>`, `*ptr`, `a &= b`, `"\x1b"`) does not.
 pub(crate) fn has_noise(b: &[u8]) -> bool {
-    // Most lines have none of the trigger bytes: one table lookup per byte.
-    if !b.iter().any(|&c| NOISE_TRIGGER[usize::from(c)]) {
-        return false;
-    }
     let word = |i: Option<usize>| {
         i.and_then(|i| b.get(i))
             .is_some_and(u8::is_ascii_alphanumeric)
     };
     let prev = |i: usize| i.checked_sub(1);
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        let noisy = match c {
-            0..=0x08 | 0x0b | 0x0c | 0x0e..=0x1f | 0x7f => true,
-            b'&' => entity_len(&b[i..]).is_some_and(|n| {
-                b.get(i + 1) == Some(&b'#')
-                    || word(prev(i))
-                    || word(Some(i + n))
-                    || b.get(i + n) == Some(&b'#')
-            }),
-            b'\\' => {
-                let n = match b.get(i + 1) {
-                    Some(b'u') if b.get(i + 2) == Some(&b'{') => b[i..]
-                        .iter()
-                        .take(12)
-                        .position(|&c| c == b'}')
-                        .map(|p| p + 1),
-                    Some(b'u') => Some(6),
-                    Some(b'x') => Some(4),
-                    _ => None,
-                };
-                n.is_some_and(|n| word(prev(i)) || word(Some(i + n)))
-            }
-            b'<' => {
-                b[i..].starts_with(b"<!--")
-                    || (word(prev(i)) && {
-                        // Cheap test first: what follows the next `>` must be
-                        // a letter or another tag (`Vec<u8>` is not noise).
-                        let window = &b[i..b.len().min(i + 260)];
-                        memchr::memchr(b'>', window).is_some_and(|c| {
-                            (word(Some(i + c + 1)) || b.get(i + c + 1) == Some(&b'<'))
-                                && ascii_tag_len(window) == Some(c + 1)
-                        })
+    // Two SIMD scans for the trigger bytes; the rest of the line is not
+    // looked at.
+    let coded = memchr::memchr3_iter(b'&', b'\\', b'<', b).any(|i| match b[i] {
+        b'&' => entity_len(&b[i..]).is_some_and(|n| {
+            b.get(i + 1) == Some(&b'#')
+                || word(prev(i))
+                || word(Some(i + n))
+                || b.get(i + n) == Some(&b'#')
+        }),
+        b'\\' => {
+            let n = match b.get(i + 1) {
+                Some(b'u') if b.get(i + 2) == Some(&b'{') => b[i..]
+                    .iter()
+                    .take(12)
+                    .position(|&c| c == b'}')
+                    .map(|p| p + 1),
+                Some(b'u') => Some(6),
+                Some(b'x') => Some(4),
+                _ => None,
+            };
+            n.is_some_and(|n| word(prev(i)) || word(Some(i + n)))
+        }
+        _ => {
+            b[i..].starts_with(b"<!--")
+                || (word(prev(i)) && {
+                    // Cheap test first: what follows the next `>` must be a
+                    // letter or another tag (`Vec<u8>` is not noise).
+                    let window = &b[i..b.len().min(i + 260)];
+                    memchr::memchr(b'>', window).is_some_and(|c| {
+                        (word(Some(i + c + 1)) || b.get(i + c + 1) == Some(&b'<'))
+                            && ascii_tag_len(window) == Some(c + 1)
                     })
-            }
-            b'*' | b'~' | b'`' => {
-                // Inside a word (`Ig*nore*`, ``Ig`nore` ``), or a double mark
-                // touching one (`**Ignore**`, `~~x~~`).
-                let run = b[i..].iter().take_while(|&&x| x == c).count();
-                let (before, after) = (word(prev(i)), word(Some(i + run)));
-                let hit = (before && after) || (run >= 2 && c != b'`' && (before || after));
-                i += run - 1;
-                hit
-            }
-            _ => false,
-        };
-        if noisy {
+                })
+        }
+    });
+    if coded {
+        return true;
+    }
+    // Markdown marks inside a word (`Ig*nore*`, ``Ig`nore` ``), or a double
+    // mark touching one (`**Ignore**`, `~~x~~`). Each run is judged once.
+    let mut next = 0;
+    for i in memchr::memchr3_iter(b'*', b'~', b'`', b) {
+        if i < next {
+            continue;
+        }
+        let c = b[i];
+        let run = b[i..].iter().take_while(|&&x| x == c).count();
+        next = i + run;
+        let (before, after) = (word(prev(i)), word(Some(i + run)));
+        if (before && after) || (run >= 2 && c != b'`' && (before || after)) {
             return true;
         }
-        i += 1;
     }
     false
 }
 
-/// Bytes that can start noise (see [`has_noise`]).
-const NOISE_TRIGGER: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = !matches!(i, 0x09 | 0x0a | 0x0d);
-        i += 1;
-    }
-    t[0x7f] = true;
-    t[b'&' as usize] = true;
-    t[b'\\' as usize] = true;
-    t[b'<' as usize] = true;
-    t[b'*' as usize] = true;
-    t[b'~' as usize] = true;
-    t[b'`' as usize] = true;
-    t
-};
+/// [`has_noise`], or a control character (not tab, CR or LF): whether ASCII
+/// text needs the prose view to be matched.
+pub(crate) fn needs_prose(b: &[u8]) -> bool {
+    b.iter()
+        .any(|&c| (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r')) || c == 0x7f)
+        || has_noise(b)
+}
 
-/// [`tag_len`] over ASCII bytes.
+/// [`tag_len`] over ASCII bytes (the same grammar, without building items).
 fn ascii_tag_len(b: &[u8]) -> Option<usize> {
-    let items: Vec<(char, usize)> = b
-        .iter()
-        .take(260)
-        .enumerate()
-        .map(|(i, &c)| (char::from(c), i))
-        .collect();
-    tag_len(&items, 0)
+    let at = |j: usize| b.get(j).copied();
+    if at(0) != Some(b'<') {
+        return None;
+    }
+    if b.starts_with(b"<!--") {
+        let body = &b[4..b.len().min(512)];
+        return memchr::memmem::find(body, b"-->").map(|p| 4 + p + 3);
+    }
+    let mut j = 1;
+    if at(j) == Some(b'/') {
+        j += 1;
+    }
+    let name_start = j;
+    while at(j).is_some_and(|c| c.is_ascii_alphanumeric() || c == b'-') && j - name_start < 24 {
+        j += 1;
+    }
+    if j == name_start || !at(name_start).is_some_and(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    match at(j) {
+        Some(b'>') => return Some(j + 1),
+        Some(b' ' | b'/') => {}
+        _ => return None,
+    }
+    while let Some(c) = at(j) {
+        if c == b'>' {
+            return Some(j + 1);
+        }
+        if c == b'<' || c == b'\n' || j > 256 {
+            return None;
+        }
+        j += 1;
+    }
+    None
 }
 
 /// The length of a character reference at the start of `b` (`&#73;`,
@@ -427,7 +442,19 @@ fn strip_noise(items: &mut Vec<(char, usize)>, case: &mut Vec<char>) -> bool {
 pub(crate) fn prose(src: &str) -> View {
     let mut items: Vec<(char, usize)> = Vec::with_capacity(src.len());
     let mut case: Vec<char> = Vec::with_capacity(src.len());
-    for (at, c) in src.char_indices() {
+    let mut chars = src.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        // A terminal control sequence (`ESC [ … final`) displays as nothing:
+        // drop it whole, not just its ESC.
+        if c == '\u{1b}' && chars.peek().is_some_and(|&(_, n)| n == '[') {
+            chars.next();
+            for (_, p) in chars.by_ref().take(32) {
+                if ('\u{40}'..='\u{7e}').contains(&p) {
+                    break;
+                }
+            }
+            continue;
+        }
         push_char(&mut items, &mut case, c, at);
     }
     // Noise starts with one of these; without them a round changes nothing.
@@ -572,6 +599,7 @@ mod noise {
             "Ig<b></b>nore",
             "Ig<!-- x -->nore",
             "Ig`nore`",
+            "Ig\u{1b}[0mnore",
         ] {
             assert_eq!(prose(s).text, "ignore", "{s:?}");
         }
@@ -588,6 +616,25 @@ mod noise {
             "operators between spaces stay"
         );
         assert!(!has_noise(b"plain text, a * b"));
+        for t in [
+            "<b>",
+            "</b>",
+            "<br/>",
+            "<span class=\"x\">",
+            "<!-- x -->",
+            "<u8>",
+            "<a<b>",
+            "<>",
+            "< b>",
+        ] {
+            let items: Vec<(char, usize)> = t.chars().enumerate().map(|(i, c)| (c, i)).collect();
+            assert_eq!(
+                super::ascii_tag_len(t.as_bytes()),
+                super::tag_len(&items, 0),
+                "{t}"
+            );
+        }
         assert!(has_noise(b"&#73;gnore"));
+        assert!(super::needs_prose(b"Ig\0nore") && !has_noise(b"Ig\0nore"));
     }
 }
