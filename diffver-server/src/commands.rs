@@ -78,6 +78,27 @@ fn git_diff_command(range: &str) -> std::process::Command {
     cmd
 }
 
+/// `println!` that never panics: when standard output is a closed pipe
+/// (`diffver verify … | head -1`) the process ends quietly with status 141,
+/// as if killed by SIGPIPE — never 0, so a gate in a `pipefail` shell does
+/// not read a cut-off report as success.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        let mut o = std::io::stdout().lock();
+        if let Err(e) = writeln!(o, $($arg)*) {
+            stdout_failed(&e);
+        }
+    }};
+}
+
+fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(2);
+    }
+    std::process::exit(141)
+}
+
 /// Reads the diff from a file, standard input, or `git diff`.
 fn read_source(src: &Source, max: usize) -> anyhow::Result<(String, Vec<u8>)> {
     if let Some(range) = &src.git {
@@ -232,8 +253,9 @@ fn write_out(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
         }
         None => {
             let mut out = std::io::stdout().lock();
-            out.write_all(bytes)?;
-            out.flush()?;
+            if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+                stdout_failed(&e);
+            }
             Ok(())
         }
     }
@@ -383,7 +405,7 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         ),
         KeyMode::Operator => format!("operator key {} ({})", e(&v.key_id), v.algorithm.as_str()),
     };
-    println!(
+    outln!(
         "valid: signed by {key}; scan {} at {} decided {} ({} finding(s), {} blocking); policy {} ({})",
         e(&w.scan_id),
         e(&w.scanned_at),
@@ -394,9 +416,9 @@ pub(crate) fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         e(&w.policy.sha256)
     );
     if a.diff.is_some() {
-        println!("diff: matches sha256 {}", e(&v.subject_sha256));
+        outln!("diff: matches sha256 {}", e(&v.subject_sha256));
     } else {
-        println!(
+        outln!(
             "diff: sha256 {} (not checked: pass --diff FILE to check it is the diff you have)",
             e(&v.subject_sha256)
         );
@@ -468,7 +490,7 @@ pub(crate) fn rules(c: RulesCmd) -> anyhow::Result<ExitCode> {
         RulesCmd::List { rule_files } => {
             let rs = load_rules(None, &rule_files)?;
             for r in rs.rules() {
-                println!(
+                outln!(
                     "{:<38} {:<8} {:<16} {}",
                     r.id(),
                     r.severity(),
@@ -484,8 +506,8 @@ pub(crate) fn rules(c: RulesCmd) -> anyhow::Result<ExitCode> {
                 bail!("no rule {id:?} (see `diffver rules list`)");
             };
             let safe = |s: &str| diffver_core::text::escape_for_display(s.as_bytes());
-            println!("{} — {}", r.id(), safe(r.title()));
-            println!(
+            outln!("{} — {}", r.id(), safe(r.title()));
+            outln!(
                 "pack: {}  category: {}  severity: {}  confidence: {}",
                 r.pack(),
                 r.category(),
@@ -493,30 +515,30 @@ pub(crate) fn rules(c: RulesCmd) -> anyhow::Result<ExitCode> {
                 r.confidence().as_str()
             );
             if !r.tags().is_empty() {
-                println!("tags: {}", safe(&r.tags().join(", ")));
+                outln!("tags: {}", safe(&r.tags().join(", ")));
             }
-            println!("\n{}", safe(r.description()));
+            outln!("\n{}", safe(r.description()));
             if !r.remediation().is_empty() {
-                println!("\nremediation: {}", safe(r.remediation()));
+                outln!("\nremediation: {}", safe(r.remediation()));
             }
             if !r.paths().is_empty() {
-                println!("\npaths: {}", safe(&r.paths().join(", ")));
+                outln!("\npaths: {}", safe(&r.paths().join(", ")));
             }
             if let Some(re) = r.regex() {
-                println!(
+                outln!(
                     "\nkeywords: {}\nregex: {}",
                     r.keywords().join(", "),
                     safe(re)
                 );
             } else if r.is_detector() {
-                println!("\n(a code detector)");
+                outln!("\n(a code detector)");
             }
             let (pos, neg) = r.examples();
             for p in pos {
-                println!("  matches:        {}", safe(p));
+                outln!("  matches:        {}", safe(p));
             }
             for n in neg {
-                println!("  does not match: {}", safe(n));
+                outln!("  does not match: {}", safe(n));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -534,14 +556,14 @@ pub(crate) fn rules(c: RulesCmd) -> anyhow::Result<ExitCode> {
             };
             let failures = rs.check_examples();
             for f in &failures {
-                println!(
+                outln!(
                     "FAIL {}: {} example {}",
                     f.rule,
                     if f.positive { "positive" } else { "negative" },
                     diffver_core::text::escape_for_display(f.example.as_bytes())
                 );
             }
-            println!(
+            outln!(
                 "{} rule(s), {} example failure(s)",
                 rs.len(),
                 failures.len()
@@ -558,7 +580,7 @@ pub(crate) fn rules(c: RulesCmd) -> anyhow::Result<ExitCode> {
 pub(crate) fn policy(c: PolicyCmd) -> anyhow::Result<ExitCode> {
     let PolicyCmd::Check { policy } = c;
     let p = load_policy(&policy)?;
-    println!(
+    outln!(
         "ok: policy {} version {} sha256 {} (blocks at {}, {} exception(s))",
         diffver_core::text::escape_for_display(p.id().as_bytes()),
         diffver_core::text::escape_for_display(p.version().as_bytes()),

@@ -631,3 +631,21 @@ fn cli_and_sdk_sign_the_same_bytes_with_policy_rules() {
         "CLI and SDK bytes differ"
     );
 }
+
+/// A closed pipe on standard output (`diffver rules list | head -1`) ends the
+/// process quietly with 141, never a panic and never 0.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let bin = assert_cmd::cargo::cargo_bin("diffver");
+    let mut child = Std::new(bin)
+        .args(["rules", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}
