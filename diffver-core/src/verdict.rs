@@ -401,6 +401,24 @@ pub fn ruleset_with(policy: &Policy, extra: &[(&str, &str)]) -> Result<Ruleset, 
     b.build()
 }
 
+/// Like [`ruleset_with`], shared: when the policy carries no rules and there
+/// are no extra files, the process-wide built-in ruleset
+/// ([`Ruleset::builtin_shared`]) is returned instead of compiling the packs
+/// again. The rules, and so the verdict and its hash, are the same either way.
+///
+/// # Errors
+///
+/// [`RuleError`] naming the source and rule at fault.
+pub fn ruleset_shared(
+    policy: &Policy,
+    extra: &[(&str, &str)],
+) -> Result<std::sync::Arc<Ruleset>, RuleError> {
+    if policy.rules_toml().is_none() && extra.is_empty() {
+        return Ok(Ruleset::builtin_shared());
+    }
+    ruleset_with(policy, extra).map(std::sync::Arc::new)
+}
+
 /// The line of `input` that contains offset `at`.
 fn line_at(input: &[u8], at: usize) -> &[u8] {
     let at = at.min(input.len());

@@ -34,3 +34,30 @@ fn builtin_packs_load_and_examples_pass() {
         );
     }
 }
+
+/// The built-in ruleset is compiled once per process and shared; a policy
+/// that carries rules of its own gets its own ruleset.
+#[test]
+fn builtin_ruleset_is_built_once_and_shared() {
+    use diffver_core::policy::Policy;
+    use diffver_core::verdict::ruleset_shared;
+    let a = Ruleset::builtin_shared();
+    let b = Ruleset::builtin_shared();
+    assert!(std::sync::Arc::ptr_eq(&a, &b));
+    assert_eq!(a.hash(), Ruleset::builtin().hash());
+    let standard = Policy::builtin("standard").unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        &ruleset_shared(&standard, &[]).unwrap(),
+        &a
+    ));
+    let with_rules = Policy::from_toml(
+        "schema = \"diffver.policy/v1\"\nid = \"p\"\nrules_toml = '''\nschema = \"diffver.rules/v1\"\npack = \"local\"\n[[rule]]\nid = \"local.x\"\ntitle = \"x\"\ndescription = \"x\"\nremediation = \"x\"\ncategory = \"code-exec\"\nseverity = \"low\"\nconfidence = \"low\"\nregex = 'zzqx'\nexamples.positive = [\"zzqx\"]\nexamples.negative = [\"zz\"]\n'''\n",
+        "p",
+    )
+    .unwrap();
+    let own = ruleset_shared(&with_rules, &[]).unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&own, &a));
+    assert_ne!(own.hash(), a.hash());
+    let extra = ruleset_shared(&standard, &[("x.toml", with_rules.rules_toml().unwrap())]).unwrap();
+    assert_eq!(extra.hash(), own.hash());
+}

@@ -210,7 +210,7 @@ impl PyRuleset {
     #[staticmethod]
     fn builtin() -> PyRuleset {
         PyRuleset {
-            inner: Arc::new(Ruleset::builtin()),
+            inner: Ruleset::builtin_shared(),
         }
     }
 
@@ -646,7 +646,7 @@ fn scan(
     };
     let rules = match rules {
         Some(r) => r.inner.clone(),
-        None => Arc::new(verdict::ruleset_for(&policy).map_err(|e| rule_err(py, e))?),
+        None => verdict::ruleset_shared(&policy, &[]).map_err(|e| rule_err(py, e))?,
     };
     let baseline = baseline.map(|b| b.inner.clone());
     let signer = signer.map(|s| s.inner.clone());

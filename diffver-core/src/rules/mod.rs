@@ -291,6 +291,21 @@ impl Ruleset {
         }
     }
 
+    /// The built-in packs, compiled once per process and shared: every
+    /// caller (threads, Python calls, the service's workers) gets the same
+    /// [`Arc`]. Compiling the packs takes tens of milliseconds; sharing them
+    /// costs a reference count.
+    ///
+    /// # Panics
+    ///
+    /// Only if an embedded pack is invalid, which the test suite rules out.
+    pub fn builtin_shared() -> std::sync::Arc<Ruleset> {
+        static BUILTIN: std::sync::OnceLock<std::sync::Arc<Ruleset>> = std::sync::OnceLock::new();
+        BUILTIN
+            .get_or_init(|| std::sync::Arc::new(Ruleset::builtin()))
+            .clone()
+    }
+
     /// Compiles one TOML rule file on its own.
     ///
     /// # Errors
