@@ -120,6 +120,34 @@ fn candidate_classes(len: usize, any: u8, all: u8) -> bool {
     any & 1 != 0 && any & 2 != 0 && any & (4 | 8) != 0 && !(any & 8 != 0 && any & 16 != 0)
 }
 
+/// Whether some run of base64/hex alphabet bytes is at least [`MIN_RUN`]
+/// long. Every such run covers a byte at an index `p + MIN_RUN` past the last
+/// non-alphabet byte `p` seen, so only those bytes are probed; a probe that
+/// lands in the alphabet measures its run in both directions.
+fn has_long_run(text: &[u8]) -> bool {
+    let alpha = |b: u8| CLASS[b as usize] != 0;
+    // `from`: no run of MIN_RUN bytes starts before it.
+    let mut from = 0usize;
+    while let Some(&b) = text.get(from + MIN_RUN - 1) {
+        let probe = from + MIN_RUN - 1;
+        if !alpha(b) {
+            from = probe + 1;
+            continue;
+        }
+        let back = text[from..probe]
+            .iter()
+            .rev()
+            .take_while(|&&c| alpha(c))
+            .count();
+        let fwd = text[probe + 1..].iter().take_while(|&&c| alpha(c)).count();
+        if back + 1 + fwd >= MIN_RUN {
+            return true;
+        }
+        from = probe + fwd + 2;
+    }
+    false
+}
+
 /// Whether the text has a run of base64/hex alphabet bytes that may be an
 /// encoding. The common case (no run reaches [`MIN_RUN`]) costs a few
 /// instructions a byte; only runs that reach it are classified.
@@ -187,14 +215,15 @@ impl Decoder {
 /// present (a long base64/hex run, three `%XX`, three entities, three
 /// `\\x`/`\\u` escapes, a tag character).
 pub(crate) fn worth_decoding(text: &[u8], enabled: DecoderSet) -> DecoderSet {
-    // One branch-free pass: the current alphabet run's length, and which
-    // trigger bytes occur. Only lines that pass get the precise checks.
-    let (mut len, mut long, mut seen) = (0u32, false, 0u8);
-    for &b in text {
-        let c = TRIGGER[b as usize];
-        len = (len + 1) * u32::from(c & 1);
-        long |= len as usize >= MIN_RUN;
-        seen |= c;
+    // Cheap tests first: whether some alphabet run reaches MIN_RUN (probing
+    // every MIN_RUN-th byte), and which trigger bytes occur (memchr).
+    let long = has_long_run(text);
+    let mut seen = 0u8;
+    if memchr::memchr3(b'%', b'&', b'\\', text).is_some() {
+        seen |= 0b1110;
+    }
+    if memchr::memchr(0xF3, text).is_some() {
+        seen |= 0b1_0000;
     }
     let mut found = 0u8;
     if long && (enabled.has(Decoder::Base64) || enabled.has(Decoder::Hex)) && has_encoded_run(text)
@@ -251,22 +280,6 @@ pub(crate) fn worth_decoding(text: &[u8], enabled: DecoderSet) -> DecoderSet {
 fn has_tag_char(text: &[u8]) -> bool {
     memchr::memchr_iter(0xF3, text).any(|i| text.get(i + 1) == Some(&0xA0))
 }
-
-/// Trigger bits per byte: 1 base64/hex alphabet, 2 `%`, 4 `&`, 8 `\\`,
-/// 16 the lead byte of a tag character.
-const TRIGGER: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = if CLASS[i] != 0 { 1 } else { 0 };
-        i += 1;
-    }
-    t[b'%' as usize] = 2;
-    t[b'&' as usize] = 4;
-    t[b'\\' as usize] = 8;
-    t[0xF3] = 16;
-    t
-};
 
 /// Decodes every encoded run in `text` with the given decoders.
 pub(crate) fn decode_all(text: &str, decoders: DecoderSet) -> Vec<Decoded> {
@@ -531,6 +544,38 @@ fn tags(text: &str, out: &mut Vec<Decoded>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The longest alphabet run, byte by byte.
+    fn longest_run(text: &[u8]) -> usize {
+        text.split(|&b| CLASS[b as usize] == 0)
+            .map(<[u8]>::len)
+            .max()
+            .unwrap_or(0)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The probing search agrees with the byte-by-byte one, on text
+        /// built of alphabet runs of every length around MIN_RUN.
+        #[test]
+        fn long_run_probe_agrees(parts in proptest::collection::vec(
+            (0usize..2 * MIN_RUN + 2, proptest::sample::select(vec![b' ', b'.', b'"', 0xF3, b'\n'])),
+            0..12,
+        )) {
+            let mut text = Vec::new();
+            for (n, sep) in parts {
+                text.extend(std::iter::repeat_n(b'a', n));
+                text.push(sep);
+            }
+            prop_assert_eq!(has_long_run(&text), longest_run(&text) >= MIN_RUN);
+        }
+
+        #[test]
+        fn long_run_probe_agrees_on_any_bytes(text in proptest::collection::vec(any::<u8>(), 0..200)) {
+            prop_assert_eq!(has_long_run(&text), longest_run(&text) >= MIN_RUN);
+        }
+    }
 
     fn one(text: &str, d: Decoder) -> Option<String> {
         decode_all(text, DecoderSet::of(&[d]))
