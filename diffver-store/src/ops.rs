@@ -116,7 +116,7 @@ macro_rules! shared_helpers {
 
         /// `NotFound` unless the tenant has the scan.
         async fn scan_exists(tx: &mut Tx, tenant: &TenantId, id: &ScanId) -> Result<()> {
-            let found: Option<(i64,)> =
+            let found: Option<(i32,)> =
                 sqlx::query_as("SELECT 1 FROM scans WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant.as_str())
                     .bind(id.as_str())

@@ -271,13 +271,13 @@ impl Store for PgStore {
         let attempts: Vec<i32> = done.iter().map(|(l, _)| l.attempt).collect();
         let owners: Vec<&str> = done.iter().map(|(l, _)| l.owner.as_str()).collect();
         let tenants: Vec<&str> = done.iter().map(|(l, _)| l.tenant_id.as_str()).collect();
-        let completed: Vec<(i64,)> = sqlx::query_as(
+        let completed: Vec<(i64, i32)> = sqlx::query_as(
             "UPDATE scan_jobs j SET status = 'completed', finished_ms = $1, updated_ms = $1, \
              lease_expires_ms = NULL \
              FROM UNNEST($2::int8[], $3::int4[], $4::text[], $5::text[]) AS c(id, attempt, owner, tenant_id) \
              WHERE j.id = c.id AND j.tenant_id = c.tenant_id AND j.attempt = c.attempt \
              AND j.lease_owner = c.owner AND j.status = 'running' AND j.lease_expires_ms > $1 \
-             RETURNING j.id",
+             RETURNING j.id, j.attempt",
         )
         .bind(now.0)
         .bind(&ids)
@@ -286,11 +286,12 @@ impl Store for PgStore {
         .bind(&tenants)
         .fetch_all(&mut *tx)
         .await?;
-        let ok: HashSet<i64> = completed.into_iter().map(|(id,)| id).collect();
+        // A batch may hold a stale lease and the current one of the same job: match both.
+        let ok: HashSet<(i64, i32)> = completed.into_iter().collect();
         let mut report = CompletionReport::default();
         let mut kept: Vec<(&Lease, &ScanOutputs)> = Vec::with_capacity(ok.len());
         for (lease, outputs) in &done {
-            if ok.contains(&lease.job_id) {
+            if ok.contains(&(lease.job_id, lease.attempt)) {
                 report.completed.push(lease.job_id);
                 kept.push((lease, outputs));
             } else {
