@@ -7,6 +7,8 @@
 //! (jobs per claim and per completion, default 32), `QUEUE_BENCH_SYNC_COMMIT`
 //! (`on`, the default, or `off`).
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

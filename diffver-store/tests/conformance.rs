@@ -1,6 +1,8 @@
 //! One behavioural suite, run against every backend: real Postgres (a throw-away
 //! database and role per test) and SQLite files. Nothing is mocked.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 mod support;
 
 use bytes::Bytes;
@@ -26,7 +28,7 @@ fn finding(i: usize) -> NewFinding {
         path: Some(format!("src/{i}.rs")),
         line: Some(i64::try_from(i).expect("line") + 1),
         fingerprint: format!("fp{i}"),
-        blocking: i % 2 == 0,
+        blocking: i.is_multiple_of(2),
         suppressed: false,
         message: format!("finding {i}"),
     }
@@ -658,8 +660,8 @@ async fn exceptions<S: Store>(s: &S) {
         .await
         .expect("active");
     assert_eq!(
-        active.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
-        [e2.id.clone()]
+        active.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        [e2.id.as_str()]
     );
     let u = s
         .update_exception(&t.id, &e1.id, "extended", T0.plus_ms(5_000), "bob", T0)

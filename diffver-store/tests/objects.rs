@@ -1,6 +1,8 @@
 //! The object layer against every backend: local filesystem, in-memory, and a real
 //! S3-compatible server (moto) started on a free loopback port.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 mod support;
 
 use bytes::Bytes;

@@ -1,6 +1,8 @@
 //! SQLite-only behaviour: the file is in WAL mode, and the audit chain detects rows
 //! edited or deleted behind the store's back.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 mod support;
 
 use diffver_store::{NewAuditEvent, Store, StoreError};
