@@ -19,7 +19,10 @@ use diffver_store::{ClaimOptions, Decision, Millis, ScanOutputs, Store, WorkerId
 use support::{T0, new_scan};
 
 fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 async fn throughput(workers: usize, jobs: usize, batch: i64, sync_commit: bool) -> f64 {
@@ -35,7 +38,12 @@ async fn throughput(workers: usize, jobs: usize, batch: i64, sync_commit: bool) 
     let store = Arc::new(db.store.clone());
     let mut tenants = Vec::new();
     for i in 0..4 {
-        tenants.push(store.create_tenant(&format!("t{i}"), 30, T0).await.expect("tenant"));
+        tenants.push(
+            store
+                .create_tenant(&format!("t{i}"), 30, T0)
+                .await
+                .expect("tenant"),
+        );
     }
     // Bulk-load the backlog (the enqueue path is measured by the latency run).
     let mut admin = db.admin().await;
@@ -62,7 +70,10 @@ async fn throughput(workers: usize, jobs: usize, batch: i64, sync_commit: bool) 
         .await
         .expect("jobs");
     }
-    sqlx::query("ANALYZE").execute(&mut admin).await.expect("analyze");
+    sqlx::query("ANALYZE")
+        .execute(&mut admin)
+        .await
+        .expect("analyze");
     let total = (jobs / tenants.len()) * tenants.len();
     let started = Instant::now();
     let mut handles = Vec::new();
@@ -84,7 +95,15 @@ async fn throughput(workers: usize, jobs: usize, batch: i64, sync_commit: bool) 
                 n += leases.len();
                 let done = leases
                     .into_iter()
-                    .map(|l| (l, ScanOutputs { decision: Some(Decision::Pass), ..ScanOutputs::default() }))
+                    .map(|l| {
+                        (
+                            l,
+                            ScanOutputs {
+                                decision: Some(Decision::Pass),
+                                ..ScanOutputs::default()
+                            },
+                        )
+                    })
                     .collect();
                 let report = store.complete_batch(done, now).await.expect("complete");
                 assert!(report.fenced.is_empty());
@@ -101,7 +120,9 @@ async fn throughput(workers: usize, jobs: usize, batch: i64, sync_commit: bool) 
 }
 
 async fn latency(samples: usize) -> (f64, f64, f64) {
-    let Some(db) = support::pg().await else { std::process::exit(1) };
+    let Some(db) = support::pg().await else {
+        std::process::exit(1)
+    };
     let store = db.store.clone();
     let tenant = store.create_tenant("lat", 30, T0).await.expect("tenant");
     let mut waiter = store.job_waiter().await.expect("listen");
@@ -109,7 +130,11 @@ async fn latency(samples: usize) -> (f64, f64, f64) {
     let worker = {
         let store = store.clone();
         tokio::spawn(async move {
-            let opts = ClaimOptions { worker: WorkerId::new("lat").expect("w"), max_jobs: 8, lease_ms: 60_000 };
+            let opts = ClaimOptions {
+                worker: WorkerId::new("lat").expect("w"),
+                max_jobs: 8,
+                lease_ms: 60_000,
+            };
             let mut claimed = Vec::new();
             while claimed.len() < samples {
                 let leases = store.claim(&opts, Millis(T0.0 + 1)).await.expect("claim");
@@ -121,7 +146,10 @@ async fn latency(samples: usize) -> (f64, f64, f64) {
                 let at = Instant::now();
                 for l in leases {
                     claimed.push(at);
-                    store.complete(&l, ScanOutputs::default(), Millis(T0.0 + 2)).await.expect("complete");
+                    store
+                        .complete(&l, ScanOutputs::default(), Millis(T0.0 + 2))
+                        .await
+                        .expect("complete");
                 }
             }
             claimed
@@ -131,7 +159,10 @@ async fn latency(samples: usize) -> (f64, f64, f64) {
     for i in 0..samples {
         tokio::time::sleep(Duration::from_millis(5)).await;
         let t0 = Instant::now();
-        store.create_scan(&tenant.id, new_scan(&format!("l{i}")), T0).await.expect("enqueue");
+        store
+            .create_scan(&tenant.id, new_scan(&format!("l{i}")), T0)
+            .await
+            .expect("enqueue");
         sent.push(t0);
         let _ = tx.send(t0);
     }
@@ -162,5 +193,7 @@ async fn main() {
         println!("claim+complete, {workers:>2} workers: {rate:>8.0} jobs/s");
     }
     let (p50, p95, p99) = latency(300).await;
-    println!("enqueue->claim (LISTEN/NOTIFY, 300 samples): p50 {p50:.2} ms, p95 {p95:.2} ms, p99 {p99:.2} ms");
+    println!(
+        "enqueue->claim (LISTEN/NOTIFY, 300 samples): p50 {p50:.2} ms, p95 {p95:.2} ms, p99 {p99:.2} ms"
+    );
 }

@@ -1,7 +1,13 @@
 //! Test harness: a throw-away Postgres database and role per test, SQLite files in
 //! temporary directories, and a moto S3 server on a free loopback port. Under
 //! `CI=true` a missing Postgres or moto fails the test; locally it is skipped loudly.
-#![allow(dead_code, unreachable_pub, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic
+)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
