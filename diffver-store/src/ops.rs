@@ -224,6 +224,10 @@ macro_rules! shared_ops {
             .bind(now.0)
             .execute(&mut *tx)
             .await?;
+            sqlx::query("INSERT INTO queue_tenants (tenant_id, served_seq) VALUES ($1, 0)")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(Tenant {
                 id,

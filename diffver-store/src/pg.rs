@@ -204,7 +204,9 @@ impl PgStore {
 /// The claim: per tenant, the first `$2` ready jobs (locked, skipping rows other
 /// claimers hold); across tenants, interleaved by rank within the tenant, then by the
 /// tenant served longest ago (`queue_tenants`), so one tenant's backlog cannot push
-/// another tenant's job past the first places of the next claim.
+/// another tenant's job past the first places of the next claim. The served stamp
+/// skips rows a concurrent claim is stamping (that claim serves the same tenant now),
+/// so claims never wait on each other, and cannot deadlock, over it.
 const CLAIM: &str = "\
 WITH cand AS (
     SELECT j.id, j.tenant_id, j.priority, j.run_at_ms, COALESCE(q.served_seq, 0) AS served
@@ -233,9 +235,12 @@ WITH cand AS (
     UPDATE scans s SET status = 'running', started_ms = COALESCE(s.started_ms, $1)
     FROM claimed c WHERE s.tenant_id = c.tenant_id AND s.id = c.scan_id
 ), served AS (
-    INSERT INTO queue_tenants (tenant_id, served_seq)
-    SELECT d.tenant_id, nextval('queue_serve_seq') FROM (SELECT DISTINCT tenant_id FROM claimed) d
-    ON CONFLICT (tenant_id) DO UPDATE SET served_seq = EXCLUDED.served_seq
+    UPDATE queue_tenants q SET served_seq = nextval('queue_serve_seq')
+    WHERE q.tenant_id IN (
+        SELECT tenant_id FROM queue_tenants
+        WHERE tenant_id IN (SELECT tenant_id FROM claimed)
+        FOR UPDATE SKIP LOCKED
+    )
 )
 SELECT id, tenant_id, scan_id, attempt, max_attempts, lease_expires_ms FROM claimed";
 
