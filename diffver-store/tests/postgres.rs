@@ -367,3 +367,52 @@ async fn at_most_one_live_job_per_scan() {
         "{err}"
     );
 }
+
+/// Regression: concurrent claims over several tenants deadlocked on the round-robin
+/// stamp (found by the 16-worker benchmark).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_workers_over_four_tenants_do_not_deadlock() {
+    let Some(db) = support::pg().await else {
+        return;
+    };
+    let store = Arc::new(db.store.clone());
+    for i in 0..4 {
+        let t = store
+            .create_tenant(&format!("t{i}"), 30, T0)
+            .await
+            .expect("tenant");
+        enqueue(&*store, &t.id, 150, T0).await;
+    }
+    let mut workers = Vec::new();
+    for w in 0..16 {
+        let store = Arc::clone(&store);
+        workers.push(tokio::spawn(async move {
+            let opts = ClaimOptions {
+                worker: WorkerId::new(format!("w{w}")).expect("worker"),
+                max_jobs: 8,
+                lease_ms: 60_000,
+            };
+            let mut n = 0;
+            loop {
+                let leases = store.claim(&opts, T0.plus_ms(1)).await.expect("claim");
+                if leases.is_empty() {
+                    return n;
+                }
+                n += leases.len();
+                let batch = leases
+                    .into_iter()
+                    .map(|l| (l, ScanOutputs::default()))
+                    .collect();
+                store
+                    .complete_batch(batch, T0.plus_ms(2))
+                    .await
+                    .expect("complete");
+            }
+        }));
+    }
+    let mut total = 0;
+    for w in workers {
+        total += w.await.expect("worker");
+    }
+    assert_eq!(total, 600);
+}
