@@ -1,0 +1,370 @@
+//! The trait both backends implement, and that the conformance suite runs against.
+
+use std::future::Future;
+
+use crate::error::Result;
+use crate::model::{
+    ApiKey, AuditEvent, AuditHead, AuditQuery, CreatedApiKey, CreatedScan, Delivery,
+    DeliveryStatus, DiffBlob, Finding, Millis, NewAuditEvent, NewException, NewScan, Page, Policy,
+    PolicyException, Principal, Role, Scan, ScanId, ScanOutputs, Tenant, TenantId, User,
+};
+use crate::queue::{Backoff, ClaimOptions, CompletionReport, FailOutcome, Job, Lease, ReapReport};
+
+/// The persistence surface of the service.
+///
+/// Every tenant-scoped method takes a [`TenantId`] and returns
+/// [`StoreError::NotFound`](crate::StoreError::NotFound) for another tenant's ids.
+/// Methods that span tenants by nature (the queue, retention's scan, key lookup,
+/// pruning) take none and are named for it. Every method is one transaction.
+pub trait Store: Send + Sync {
+    // ---- tenants and users (administration) ----
+
+    /// Creates a tenant.
+    fn create_tenant(
+        &self,
+        name: &str,
+        diff_retention_days: i32,
+        now: Millis,
+    ) -> impl Future<Output = Result<Tenant>> + Send;
+
+    /// A tenant.
+    fn get_tenant(&self, tenant: &TenantId) -> impl Future<Output = Result<Tenant>> + Send;
+
+    /// Sets how many days raw diffs are kept.
+    fn set_diff_retention(
+        &self,
+        tenant: &TenantId,
+        days: i32,
+        actor: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Creates a user.
+    fn create_user(
+        &self,
+        tenant: &TenantId,
+        email: &str,
+        role: Role,
+        now: Millis,
+    ) -> impl Future<Output = Result<User>> + Send;
+
+    /// A user.
+    fn get_user(&self, tenant: &TenantId, id: &str) -> impl Future<Output = Result<User>> + Send;
+
+    // ---- API keys ----
+
+    /// Creates a key; the returned secret is never stored and cannot be read again.
+    fn create_api_key(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        role: Role,
+        actor: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<CreatedApiKey>> + Send;
+
+    /// The tenant's keys.
+    fn list_api_keys(&self, tenant: &TenantId) -> impl Future<Output = Result<Vec<ApiKey>>> + Send;
+
+    /// Revokes a key.
+    fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+        actor: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Verifies a presented key in constant time and records its use. Not scoped: the
+    /// key is how the tenant is found.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unauthenticated`](crate::StoreError::Unauthenticated) for a
+    /// malformed, unknown, wrong or revoked key.
+    fn verify_api_key(
+        &self,
+        presented: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<Principal>> + Send;
+
+    // ---- scans ----
+
+    /// Creates a scan, its diff record and its queue job in one transaction, honouring
+    /// the idempotency key: the same key with the same request returns the original
+    /// scan; with a different request,
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict).
+    fn create_scan(
+        &self,
+        tenant: &TenantId,
+        scan: NewScan,
+        now: Millis,
+    ) -> impl Future<Output = Result<CreatedScan>> + Send;
+
+    /// A scan.
+    fn get_scan(&self, tenant: &TenantId, id: &ScanId)
+    -> impl Future<Output = Result<Scan>> + Send;
+
+    /// A scan's raw diff record.
+    fn get_diff_blob(
+        &self,
+        tenant: &TenantId,
+        id: &ScanId,
+    ) -> impl Future<Output = Result<DiffBlob>> + Send;
+
+    /// A page of a scan's findings in their stored order; `cursor` is the previous
+    /// page's `next`.
+    fn page_findings(
+        &self,
+        tenant: &TenantId,
+        id: &ScanId,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Page<Finding>>> + Send;
+
+    // ---- queue (workers; spans tenants) ----
+
+    /// Claims up to `opts.max_jobs` ready jobs, round-robin across tenants, and marks
+    /// their scans `running`.
+    fn claim(
+        &self,
+        opts: &ClaimOptions,
+        now: Millis,
+    ) -> impl Future<Output = Result<Vec<Lease>>> + Send;
+
+    /// Extends a lease (fenced).
+    fn heartbeat(
+        &self,
+        lease: &Lease,
+        lease_ms: i64,
+        now: Millis,
+    ) -> impl Future<Output = Result<Lease>> + Send;
+
+    /// Stores a worker's outputs and completes the job, in one transaction, only if the
+    /// caller still holds the lease.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Fenced`](crate::StoreError::Fenced) (nothing stored) otherwise.
+    fn complete(
+        &self,
+        lease: &Lease,
+        outputs: ScanOutputs,
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// [`Store::complete`] for many jobs in one transaction; each job is fenced on its
+    /// own and the report says which were refused.
+    fn complete_batch(
+        &self,
+        done: Vec<(Lease, ScanOutputs)>,
+        now: Millis,
+    ) -> impl Future<Output = Result<CompletionReport>> + Send;
+
+    /// Records a failed attempt (fenced): back to `queued` after a backoff, or
+    /// `dead_letter` (scan `error`) when the attempts are used up.
+    fn fail(
+        &self,
+        lease: &Lease,
+        error: &str,
+        backoff: &Backoff,
+        now: Millis,
+    ) -> impl Future<Output = Result<FailOutcome>> + Send;
+
+    /// Returns up to `limit` expired leases to the queue (or the dead letters).
+    fn reap_expired(
+        &self,
+        backoff: &Backoff,
+        limit: i64,
+        now: Millis,
+    ) -> impl Future<Output = Result<ReapReport>> + Send;
+
+    /// A scan's jobs, oldest first.
+    fn list_jobs(
+        &self,
+        tenant: &TenantId,
+        scan: &ScanId,
+    ) -> impl Future<Output = Result<Vec<Job>>> + Send;
+
+    /// The tenant's dead-lettered jobs.
+    fn list_dead_letters(&self, tenant: &TenantId)
+    -> impl Future<Output = Result<Vec<Job>>> + Send;
+
+    /// Re-drives a dead-lettered job: queued again with a fresh attempt budget.
+    fn redrive(
+        &self,
+        tenant: &TenantId,
+        job_id: i64,
+        actor: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<Job>> + Send;
+
+    /// Deletes completed jobs finished before `before`; returns how many.
+    fn prune_finished_jobs(&self, before: Millis) -> impl Future<Output = Result<u64>> + Send;
+
+    // ---- idempotency and retention (maintenance; span tenants) ----
+
+    /// Deletes idempotency records created before `before`; returns how many.
+    fn prune_idempotency(&self, before: Millis) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Raw diffs past their tenant's retention at `now`, not yet deleted.
+    fn expired_diffs(
+        &self,
+        now: Millis,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<DiffBlob>>> + Send;
+
+    /// Marks a raw diff deleted and audits it.
+    fn mark_diff_deleted(
+        &self,
+        tenant: &TenantId,
+        scan: &ScanId,
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    // ---- policies ----
+
+    /// Stores a new version of a named policy (inactive).
+    fn create_policy_version(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        body: &str,
+        hash: &str,
+        author: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<Policy>> + Send;
+
+    /// One version of a policy.
+    fn get_policy(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        version: i32,
+    ) -> impl Future<Output = Result<Policy>> + Send;
+
+    /// The active version of a policy.
+    fn active_policy(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> impl Future<Output = Result<Policy>> + Send;
+
+    /// Every version of every policy of the tenant.
+    fn list_policies(&self, tenant: &TenantId) -> impl Future<Output = Result<Vec<Policy>>> + Send;
+
+    /// Makes `version` the active version of `name` (deactivating the previous one).
+    fn activate_policy(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        version: i32,
+        actor: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<Policy>> + Send;
+
+    /// Deletes an inactive version.
+    fn delete_policy_version(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        version: i32,
+        actor: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    // ---- exceptions ----
+
+    /// Creates an exception.
+    fn create_exception(
+        &self,
+        tenant: &TenantId,
+        exception: NewException,
+        now: Millis,
+    ) -> impl Future<Output = Result<PolicyException>> + Send;
+
+    /// An exception.
+    fn get_exception(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> impl Future<Output = Result<PolicyException>> + Send;
+
+    /// The tenant's exceptions; with `active_at`, only those not expired then.
+    fn list_exceptions(
+        &self,
+        tenant: &TenantId,
+        active_at: Option<Millis>,
+    ) -> impl Future<Output = Result<Vec<PolicyException>>> + Send;
+
+    /// Changes an exception's reason and expiry.
+    fn update_exception(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        reason: &str,
+        expires: Millis,
+        actor: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<PolicyException>> + Send;
+
+    /// Deletes an exception.
+    fn delete_exception(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        actor: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    // ---- audit ----
+
+    /// Appends an event to the tenant's chain.
+    fn append_audit(
+        &self,
+        tenant: &TenantId,
+        event: NewAuditEvent,
+        now: Millis,
+    ) -> impl Future<Output = Result<AuditEvent>> + Send;
+
+    /// Events in a time range, optionally on one object, oldest first.
+    fn query_audit(
+        &self,
+        tenant: &TenantId,
+        query: &AuditQuery,
+    ) -> impl Future<Output = Result<Vec<AuditEvent>>> + Send;
+
+    /// Verifies the tenant's whole chain and returns its tip.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::AuditChainBroken`](crate::StoreError::AuditChainBroken) if a row
+    /// was edited, deleted or inserted out of band.
+    fn verify_audit_chain(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<AuditHead>> + Send;
+
+    // ---- webhook deliveries ----
+
+    /// Records a delivery; `true` if it is new, `false` for a redelivery of a known id.
+    fn record_delivery(
+        &self,
+        tenant: &TenantId,
+        source: &str,
+        delivery_id: &str,
+        event: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<(Delivery, bool)>> + Send;
+
+    /// Moves a delivery to `status`, optionally naming the scan it led to.
+    fn set_delivery_status(
+        &self,
+        tenant: &TenantId,
+        source: &str,
+        delivery_id: &str,
+        status: DeliveryStatus,
+        scan: Option<&ScanId>,
+        now: Millis,
+    ) -> impl Future<Output = Result<Delivery>> + Send;
+}
