@@ -161,6 +161,14 @@ macro_rules! str_enum {
                 }
             }
 
+            /// Reads a spelling given by a caller (`None` if it is not one).
+            pub fn from_name(s: &str) -> Option<$name> {
+                match s {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+
             /// Reads the stored spelling.
             pub(crate) fn parse(s: &str) -> Result<$name> {
                 match s {
@@ -243,6 +251,41 @@ pub struct Tenant {
     pub diff_retention_days: i32,
     /// When it was created.
     pub created: Millis,
+    /// What the service lets the tenant do and how it decides on internal faults.
+    pub settings: TenantSettings,
+}
+
+str_enum!(
+    /// What the verdict is when a scan fails for an internal reason (storage, a crash).
+    OnErrorMode, "tenants.on_error" {
+        /// What the tenant's policy says (`on_error` of the policy).
+        Policy = "policy",
+        /// The change may proceed: the verdict is `error` but does not block.
+        FailOpen = "fail_open",
+        /// The change is blocked.
+        FailClosed = "fail_closed",
+    }
+);
+
+/// A tenant's service settings, set by an admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantSettings {
+    /// The verdict on internal faults.
+    pub on_error: OnErrorMode,
+    /// Requests per second one API process accepts from the tenant.
+    pub rate_per_sec: i32,
+    /// Scans queued or running at once.
+    pub max_in_flight: i32,
+}
+
+impl Default for TenantSettings {
+    fn default() -> TenantSettings {
+        TenantSettings {
+            on_error: OnErrorMode::Policy,
+            rate_per_sec: 50,
+            max_in_flight: 1000,
+        }
+    }
 }
 
 /// A user of a tenant.
@@ -273,10 +316,14 @@ pub struct ApiKey {
     pub role: Role,
     /// When it was created.
     pub created: Millis,
-    /// When it last verified.
+    /// When it last verified (updated at most once a minute).
     pub last_used: Option<Millis>,
     /// When it was revoked.
     pub revoked: Option<Millis>,
+    /// The user it belongs to (`None` for keys made before users owned keys).
+    pub user_id: Option<String>,
+    /// When it stops working (a rotated key's overlap window).
+    pub expires: Option<Millis>,
 }
 
 /// A freshly created key: the record and the key text, which is returned this once
@@ -285,7 +332,7 @@ pub struct ApiKey {
 pub struct CreatedApiKey {
     /// The record.
     pub key: ApiKey,
-    /// The full key to hand to the caller (`dvk_<id>_<secret>`).
+    /// The full key to hand to the caller (`dv_<id>_<secret><check>`).
     pub secret: String,
 }
 
@@ -298,6 +345,8 @@ pub struct Principal {
     pub key_id: String,
     /// The key's role.
     pub role: Role,
+    /// The user the key belongs to.
+    pub user_id: Option<String>,
 }
 
 /// An `Idempotency-Key` and the SHA-256 fingerprint of the canonical request it came with.

@@ -64,6 +64,91 @@ macro_rules! shared_helpers {
             })
         }
 
+        /// Inserts a new API key inside `tx` and audits it. `rotated_from` names the key
+        /// it replaces.
+        #[allow(clippy::too_many_arguments)]
+        async fn create_key_tx(
+            tx: &mut Tx,
+            pepper: &crate::apikey::Pepper,
+            tenant: &TenantId,
+            user_id: Option<&str>,
+            name: &str,
+            role: Role,
+            rotated_from: Option<&str>,
+            actor: &str,
+            now: Millis,
+        ) -> Result<CreatedApiKey> {
+            if let Some(user) = user_id {
+                let found: Option<(String,)> =
+                    sqlx::query_as("SELECT role FROM users WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant.as_str())
+                        .bind(user)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                let Some((user_role,)) = found else {
+                    return Err(StoreError::NotFound { kind: "user" });
+                };
+                if role == Role::Admin && Role::parse(&user_role)? != Role::Admin {
+                    return Err(StoreError::Invalid {
+                        field: "role",
+                        reason: "an admin key needs an admin user",
+                    });
+                }
+            }
+            let (id, text) = crate::apikey::generate()?;
+            let mac = pepper.mac(&text);
+            let r = sqlx::query(
+                "INSERT INTO api_keys (tenant_id, id, prefix, secret_hmac, name, role, created_ms, user_id) \
+                 VALUES ($1, $2, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(tenant.as_str())
+            .bind(&id)
+            .bind(&mac)
+            .bind(name)
+            .bind(role.as_str())
+            .bind(now.0)
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await;
+            if let Err(e) = &r {
+                if is_foreign_key_violation(e) {
+                    return Err(StoreError::NotFound { kind: "tenant" });
+                }
+            }
+            r?;
+            let detail = match rotated_from {
+                Some(old) => format!(
+                    "{{\"role\":\"{}\",\"rotated_from\":{}}}",
+                    role.as_str(),
+                    crate::ops::json_str(old)
+                ),
+                None => format!("{{\"role\":\"{}\"}}", role.as_str()),
+            };
+            let ev = NewAuditEvent {
+                actor: actor.to_owned(),
+                action: if rotated_from.is_some() { "api_key.rotate" } else { "api_key.create" }
+                    .to_owned(),
+                object_kind: "api_key".to_owned(),
+                object_id: id.clone(),
+                detail,
+            };
+            Self::audit_tx(tx, tenant, &ev, now).await?;
+            Ok(CreatedApiKey {
+                key: ApiKey {
+                    tenant_id: tenant.clone(),
+                    id,
+                    name: name.to_owned(),
+                    role,
+                    created: now,
+                    last_used: None,
+                    revoked: None,
+                    user_id: user_id.map(str::to_owned),
+                    expires: None,
+                },
+                secret: text,
+            })
+        }
+
         /// Stores a scan's outputs and completes its job, fenced on the lease.
         async fn complete_tx(
             tx: &mut Tx,
@@ -234,7 +319,79 @@ macro_rules! shared_ops {
                 name: name.to_owned(),
                 diff_retention_days,
                 created: now,
+                settings: TenantSettings::default(),
             })
+        }
+
+        async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+            let mut tx = self.system_tx().await?;
+            let rows: Vec<TenantRow> =
+                sqlx::query_as(concat!("SELECT ", tenant_cols!(), " FROM tenants ORDER BY created_ms, id"))
+                    .fetch_all(&mut *tx)
+                    .await?;
+            tx.commit().await?;
+            rows.into_iter().map(Tenant::try_from).collect()
+        }
+
+        async fn set_tenant_settings(
+            &self,
+            tenant: &TenantId,
+            settings: TenantSettings,
+            actor: &str,
+            now: Millis,
+        ) -> Result<Tenant> {
+            if settings.rate_per_sec < 1 || settings.max_in_flight < 1 {
+                return Err(StoreError::Invalid {
+                    field: "tenant settings",
+                    reason: "rate_per_sec and max_in_flight must be at least 1",
+                });
+            }
+            let mut tx = self.tenant_tx(tenant).await?;
+            let n = sqlx::query(
+                "UPDATE tenants SET on_error = $2, rate_per_sec = $3, max_in_flight = $4 WHERE id = $1",
+            )
+            .bind(tenant.as_str())
+            .bind(settings.on_error.as_str())
+            .bind(settings.rate_per_sec)
+            .bind(settings.max_in_flight)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound { kind: "tenant" });
+            }
+            let ev = NewAuditEvent {
+                actor: actor.to_owned(),
+                action: "tenant.set_settings".to_owned(),
+                object_kind: "tenant".to_owned(),
+                object_id: tenant.as_str().to_owned(),
+                detail: format!(
+                    "{{\"on_error\":\"{}\",\"rate_per_sec\":{},\"max_in_flight\":{}}}",
+                    settings.on_error.as_str(),
+                    settings.rate_per_sec,
+                    settings.max_in_flight
+                ),
+            };
+            Self::audit_tx(&mut tx, tenant, &ev, now).await?;
+            let row: TenantRow =
+                sqlx::query_as(concat!("SELECT ", tenant_cols!(), " FROM tenants WHERE id = $1"))
+                    .bind(tenant.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            tx.commit().await?;
+            Tenant::try_from(row)
+        }
+
+        async fn scans_in_flight(&self, tenant: &TenantId) -> Result<i64> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM scans WHERE tenant_id = $1 AND status IN ('queued', 'running')",
+            )
+            .bind(tenant.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(n)
         }
 
         async fn get_tenant(&self, tenant: &TenantId) -> Result<Tenant> {
@@ -245,7 +402,9 @@ macro_rules! shared_ops {
                     .fetch_optional(&mut *tx)
                     .await?;
             tx.commit().await?;
-            row.map(Tenant::from).ok_or(StoreError::NotFound { kind: "tenant" })
+            row.map(Tenant::try_from)
+                .transpose()?
+                .ok_or(StoreError::NotFound { kind: "tenant" })
         }
 
         async fn set_diff_retention(
@@ -338,53 +497,85 @@ macro_rules! shared_ops {
         async fn create_api_key(
             &self,
             tenant: &TenantId,
+            user_id: Option<&str>,
             name: &str,
             role: Role,
             actor: &str,
             now: Millis,
         ) -> Result<CreatedApiKey> {
-            let (id, text) = crate::apikey::generate()?;
-            let mac = self.pepper.mac(&text);
             let mut tx = self.tenant_tx(tenant).await?;
-            let r = sqlx::query(
-                "INSERT INTO api_keys (tenant_id, id, prefix, secret_hmac, name, role, created_ms) \
-                 VALUES ($1, $2, $2, $3, $4, $5, $6)",
+            let key = Self::create_key_tx(&mut tx, &self.pepper, tenant, user_id, name, role, None, actor, now)
+                .await?;
+            tx.commit().await?;
+            Ok(key)
+        }
+
+        async fn rotate_api_key(
+            &self,
+            tenant: &TenantId,
+            key_id: &str,
+            overlap_ms: i64,
+            actor: &str,
+            now: Millis,
+        ) -> Result<CreatedApiKey> {
+            if overlap_ms < 0 {
+                return Err(StoreError::Invalid {
+                    field: "overlap",
+                    reason: "must not be negative",
+                });
+            }
+            let mut tx = self.tenant_tx(tenant).await?;
+            let old: Option<ApiKeyRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                apikey_cols!(),
+                " FROM api_keys WHERE tenant_id = $1 AND id = $2"
+            ))
+            .bind(tenant.as_str())
+            .bind(key_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let old = ApiKey::try_from(old.ok_or(StoreError::NotFound { kind: "api key" })?)?;
+            if old.revoked.is_some() || old.expires.is_some_and(|e| e <= now) {
+                return Err(StoreError::Conflict { what: "api key is revoked or expired" });
+            }
+            let ends = now.plus_ms(overlap_ms);
+            sqlx::query(
+                "UPDATE api_keys SET expires_ms = $3 WHERE tenant_id = $1 AND id = $2 \
+                 AND (expires_ms IS NULL OR expires_ms > $3)",
             )
             .bind(tenant.as_str())
-            .bind(&id)
-            .bind(&mac)
-            .bind(name)
-            .bind(role.as_str())
-            .bind(now.0)
+            .bind(key_id)
+            .bind(ends.0)
             .execute(&mut *tx)
-            .await;
-            if let Err(e) = &r {
-                if is_foreign_key_violation(e) {
-                    return Err(StoreError::NotFound { kind: "tenant" });
-                }
-            }
-            r?;
-            let ev = NewAuditEvent {
-                actor: actor.to_owned(),
-                action: "api_key.create".to_owned(),
-                object_kind: "api_key".to_owned(),
-                object_id: id.clone(),
-                detail: format!("{{\"role\":\"{}\"}}", role.as_str()),
-            };
-            Self::audit_tx(&mut tx, tenant, &ev, now).await?;
+            .await?;
+            let created = Self::create_key_tx(
+                &mut tx,
+                &self.pepper,
+                tenant,
+                old.user_id.as_deref(),
+                &old.name,
+                old.role,
+                Some(key_id),
+                actor,
+                now,
+            )
+            .await?;
             tx.commit().await?;
-            Ok(CreatedApiKey {
-                key: ApiKey {
-                    tenant_id: tenant.clone(),
-                    id,
-                    name: name.to_owned(),
-                    role,
-                    created: now,
-                    last_used: None,
-                    revoked: None,
-                },
-                secret: text,
-            })
+            Ok(created)
+        }
+
+        async fn find_api_key(&self, prefix: &str) -> Result<ApiKey> {
+            let mut tx = self.system_tx().await?;
+            let row: Option<ApiKeyRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                apikey_cols!(),
+                " FROM api_keys WHERE prefix = $1"
+            ))
+            .bind(prefix)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            ApiKey::try_from(row.ok_or(StoreError::NotFound { kind: "api key" })?)
         }
 
         async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>> {
@@ -446,30 +637,39 @@ macro_rules! shared_ops {
                 return Err(StoreError::Unauthenticated);
             };
             let mut tx = self.system_tx().await?;
-            let row: Option<(String, Vec<u8>, String, Option<i64>)> = sqlx::query_as(
-                "SELECT tenant_id, secret_hmac, role, revoked_ms FROM api_keys WHERE prefix = $1",
+            type KeyLookup = (String, Vec<u8>, String, Option<i64>, Option<i64>, Option<i64>, Option<String>);
+            let row: Option<KeyLookup> = sqlx::query_as(
+                "SELECT tenant_id, secret_hmac, role, revoked_ms, expires_ms, last_used_ms, user_id \
+                 FROM api_keys WHERE prefix = $1",
             )
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some((tenant, stored, role, revoked)) = row else {
+            let Some((tenant, stored, role, revoked, expires, last_used, user_id)) = row else {
                 let _ = crate::apikey::matches(&self.pepper, presented, &[0u8; 32]);
                 return Err(StoreError::Unauthenticated);
             };
-            if !crate::apikey::matches(&self.pepper, presented, &stored) || revoked.is_some() {
+            if !crate::apikey::matches(&self.pepper, presented, &stored)
+                || revoked.is_some()
+                || expires.is_some_and(|e| e <= now.0)
+            {
                 return Err(StoreError::Unauthenticated);
             }
-            sqlx::query("UPDATE api_keys SET last_used_ms = $3 WHERE tenant_id = $1 AND id = $2")
-                .bind(&tenant)
-                .bind(id)
-                .bind(now.0)
-                .execute(&mut *tx)
-                .await?;
+            // `last_used` is kept to the minute: no write per request.
+            if last_used.is_none_or(|t| now.0 - t >= crate::apikey::LAST_USED_GRANULARITY_MS) {
+                sqlx::query("UPDATE api_keys SET last_used_ms = $3 WHERE tenant_id = $1 AND id = $2")
+                    .bind(&tenant)
+                    .bind(id)
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             Ok(Principal {
                 tenant_id: TenantId::from_db(tenant),
                 key_id: id.to_owned(),
                 role: Role::parse(&role)?,
+                user_id,
             })
         }
 

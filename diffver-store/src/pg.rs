@@ -19,7 +19,7 @@ use crate::model::{
     ApiKey, AuditEvent, AuditHead, AuditQuery, CreatedApiKey, CreatedScan, Delivery,
     DeliveryStatus, DiffBlob, Finding, JobStatus, Millis, NewAuditEvent, NewException, NewScan,
     Page, Policy, PolicyException, Principal, Role, Scan, ScanId, ScanOutputs, ScanStatus, Tenant,
-    TenantId, User, WorkerId,
+    TenantId, TenantSettings, User, WorkerId,
 };
 use crate::ops::{json_str, shared_helpers, shared_ops};
 use crate::queue::{Backoff, ClaimOptions, CompletionReport, FailOutcome, Job, Lease, ReapReport};

@@ -7,14 +7,14 @@ use sqlx::FromRow;
 use crate::error::{Result, StoreError};
 use crate::model::{
     ApiKey, AuditEvent, Decision, Delivery, DeliveryStatus, DiffBlob, Finding, JobStatus, Millis,
-    NewAuditEvent, NewFinding, Policy, PolicyException, Role, Scan, ScanId, ScanStatus, Tenant,
-    TenantId, User, WorkerId,
+    NewAuditEvent, NewFinding, OnErrorMode, Policy, PolicyException, Role, Scan, ScanId, ScanStatus, Tenant,
+    TenantId, TenantSettings, User, WorkerId,
 };
 use crate::queue::{Job, Lease};
 
 macro_rules! tenant_cols {
     () => {
-        "id, name, diff_retention_days, created_ms"
+        "id, name, diff_retention_days, created_ms, on_error, rate_per_sec, max_in_flight"
     };
 }
 pub(crate) use tenant_cols;
@@ -54,7 +54,7 @@ macro_rules! audit_cols {
 pub(crate) use audit_cols;
 macro_rules! apikey_cols {
     () => {
-        "tenant_id, id, name, role, created_ms, last_used_ms, revoked_ms"
+        "tenant_id, id, name, role, created_ms, last_used_ms, revoked_ms, user_id, expires_ms"
     };
 }
 pub(crate) use apikey_cols;
@@ -83,16 +83,25 @@ pub(crate) struct TenantRow {
     name: String,
     diff_retention_days: i32,
     created_ms: i64,
+    on_error: String,
+    rate_per_sec: i32,
+    max_in_flight: i32,
 }
 
-impl From<TenantRow> for Tenant {
-    fn from(r: TenantRow) -> Tenant {
-        Tenant {
+impl TryFrom<TenantRow> for Tenant {
+    type Error = StoreError;
+    fn try_from(r: TenantRow) -> Result<Tenant> {
+        Ok(Tenant {
             id: TenantId::from_db(r.id),
             name: r.name,
             diff_retention_days: r.diff_retention_days,
             created: Millis(r.created_ms),
-        }
+            settings: TenantSettings {
+                on_error: OnErrorMode::parse(&r.on_error)?,
+                rate_per_sec: r.rate_per_sec,
+                max_in_flight: r.max_in_flight,
+            },
+        })
     }
 }
 
@@ -346,6 +355,8 @@ pub(crate) struct ApiKeyRow {
     created_ms: i64,
     last_used_ms: Option<i64>,
     revoked_ms: Option<i64>,
+    user_id: Option<String>,
+    expires_ms: Option<i64>,
 }
 
 impl TryFrom<ApiKeyRow> for ApiKey {
@@ -359,6 +370,8 @@ impl TryFrom<ApiKeyRow> for ApiKey {
             created: Millis(r.created_ms),
             last_used: r.last_used_ms.map(Millis),
             revoked: r.revoked_ms.map(Millis),
+            user_id: r.user_id,
+            expires: r.expires_ms.map(Millis),
         })
     }
 }

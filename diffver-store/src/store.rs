@@ -6,7 +6,8 @@ use crate::error::Result;
 use crate::model::{
     ApiKey, AuditEvent, AuditHead, AuditQuery, CreatedApiKey, CreatedScan, Delivery,
     DeliveryStatus, DiffBlob, Finding, Millis, NewAuditEvent, NewException, NewScan, Page, Policy,
-    PolicyException, Principal, Role, Scan, ScanId, ScanOutputs, Tenant, TenantId, User,
+    PolicyException, Principal, Role, Scan, ScanId, ScanOutputs, Tenant, TenantId, TenantSettings,
+    User,
 };
 use crate::queue::{Backoff, ClaimOptions, CompletionReport, FailOutcome, Job, Lease, ReapReport};
 
@@ -29,6 +30,21 @@ pub trait Store: Send + Sync {
 
     /// A tenant.
     fn get_tenant(&self, tenant: &TenantId) -> impl Future<Output = Result<Tenant>> + Send;
+
+    /// Every tenant (administration; spans tenants).
+    fn list_tenants(&self) -> impl Future<Output = Result<Vec<Tenant>>> + Send;
+
+    /// Sets a tenant's service settings and audits the change.
+    fn set_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: TenantSettings,
+        actor: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<Tenant>> + Send;
+
+    /// How many of the tenant's scans are queued or running.
+    fn scans_in_flight(&self, tenant: &TenantId) -> impl Future<Output = Result<i64>> + Send;
 
     /// Sets how many days raw diffs are kept.
     fn set_diff_retention(
@@ -53,15 +69,32 @@ pub trait Store: Send + Sync {
 
     // ---- API keys ----
 
-    /// Creates a key; the returned secret is never stored and cannot be read again.
+    /// Creates a key, owned by `user_id` if given (an admin key needs an admin user);
+    /// the returned secret is never stored and cannot be read again.
+    #[allow(clippy::too_many_arguments)]
     fn create_api_key(
         &self,
         tenant: &TenantId,
+        user_id: Option<&str>,
         name: &str,
         role: Role,
         actor: &str,
         now: Millis,
     ) -> impl Future<Output = Result<CreatedApiKey>> + Send;
+
+    /// Replaces a key: a new key with the same user, name and role, while the old one
+    /// keeps working for `overlap_ms` more.
+    fn rotate_api_key(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+        overlap_ms: i64,
+        actor: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<CreatedApiKey>> + Send;
+
+    /// Looks a key up by its public prefix (administration; spans tenants).
+    fn find_api_key(&self, prefix: &str) -> impl Future<Output = Result<ApiKey>> + Send;
 
     /// The tenant's keys.
     fn list_api_keys(&self, tenant: &TenantId) -> impl Future<Output = Result<Vec<ApiKey>>> + Send;

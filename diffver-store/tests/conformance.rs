@@ -8,8 +8,8 @@ mod support;
 use bytes::Bytes;
 use diffver_store::{
     AuditQuery, Backoff, ClaimOptions, CreatedScan, Decision, DeliveryStatus, FailOutcome,
-    Idempotency, JobStatus, Millis, NewAuditEvent, NewException, NewFinding, Objects, Role,
-    ScanOutputs, ScanStatus, Store, StoreError, WorkerId, run_retention,
+    Idempotency, JobStatus, Millis, NewAuditEvent, NewException, NewFinding, Objects, OnErrorMode,
+    Role, ScanOutputs, ScanStatus, Store, StoreError, TenantSettings, WorkerId, run_retention,
 };
 use support::{T0, enqueue, new_scan};
 
@@ -222,7 +222,7 @@ async fn tenant_isolation<S: Store>(s: &S) {
         .await
         .expect("user");
     let key = s
-        .create_api_key(&a.id, "ci", Role::Tenant, "admin", T0)
+        .create_api_key(&a.id, None, "ci", Role::Tenant, "admin", T0)
         .await
         .expect("key");
     let p = s
@@ -686,30 +686,54 @@ async fn exceptions<S: Store>(s: &S) {
 
 async fn api_keys<S: Store>(s: &S) {
     let t = s.create_tenant("t", 30, T0).await.expect("tenant");
+    let admin = s
+        .create_user(&t.id, "root@example.com", Role::Admin, T0)
+        .await
+        .expect("user");
     let k = s
-        .create_api_key(&t.id, "ci", Role::Admin, "root", T0)
+        .create_api_key(&t.id, Some(&admin.id), "ci", Role::Admin, "root", T0)
         .await
         .expect("key");
-    assert!(k.secret.starts_with("dvk_"));
+    assert!(k.secret.starts_with("dv_"));
+    assert!(diffver_store::looks_like_key(&k.secret));
     let p = s
         .verify_api_key(&k.secret, T0.plus_ms(5))
         .await
         .expect("verify");
     assert_eq!(
-        (p.tenant_id.clone(), p.key_id.clone(), p.role),
-        (t.id.clone(), k.key.id.clone(), Role::Admin)
+        (p.tenant_id.clone(), p.key_id.clone(), p.role, p.user_id.clone()),
+        (t.id.clone(), k.key.id.clone(), Role::Admin, Some(admin.id.clone()))
     );
     let listed = s.list_api_keys(&t.id).await.expect("list");
     assert_eq!(listed[0].last_used, Some(T0.plus_ms(5)));
+    // last_used is kept to the minute: a second use within it writes nothing.
+    s.verify_api_key(&k.secret, T0.plus_ms(30_000))
+        .await
+        .expect("verify");
+    assert_eq!(
+        s.list_api_keys(&t.id).await.expect("list")[0].last_used,
+        Some(T0.plus_ms(5))
+    );
+    s.verify_api_key(&k.secret, T0.plus_ms(70_000))
+        .await
+        .expect("verify");
+    assert_eq!(
+        s.list_api_keys(&t.id).await.expect("list")[0].last_used,
+        Some(T0.plus_ms(70_000))
+    );
+    assert_eq!(
+        s.find_api_key(&k.key.id).await.expect("find").tenant_id,
+        t.id
+    );
     // One changed secret digit, a malformed key, an unknown id: all the same error.
     let mut wrong = k.secret.clone();
     let last = wrong.pop().expect("char");
     wrong.push(if last == '0' { '1' } else { '0' });
     for bad in [
         wrong.as_str(),
-        "dvk_nope",
+        "dv_nope",
         "",
-        "dvk_0000000000000000_0000000000000000000000000000000000000000000000000000000000000000",
+        "dv_0000000000000000_000000000000000000000000000000000000000000000000000000000000000000000000",
     ] {
         assert!(
             matches!(
@@ -719,18 +743,100 @@ async fn api_keys<S: Store>(s: &S) {
             "{bad}"
         );
     }
-    s.revoke_api_key(&t.id, &k.key.id, "root", T0)
+    // An admin key needs an admin user; a user of another tenant is not found.
+    let plain = s
+        .create_user(&t.id, "dev@example.com", Role::Tenant, T0)
+        .await
+        .expect("user");
+    assert!(matches!(
+        s.create_api_key(&t.id, Some(&plain.id), "x", Role::Admin, "root", T0)
+            .await,
+        Err(StoreError::Invalid { .. })
+    ));
+    let other = s.create_tenant("o", 30, T0).await.expect("tenant");
+    assert!(matches!(
+        s.create_api_key(&other.id, Some(&admin.id), "x", Role::Tenant, "root", T0)
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // Rotation: the old key works during the overlap, then stops; the new one goes on.
+    let r = s
+        .rotate_api_key(&t.id, &k.key.id, 1_000, "root", T0.plus_ms(100))
+        .await
+        .expect("rotate");
+    assert_eq!(r.key.user_id.as_deref(), Some(admin.id.as_str()));
+    assert_eq!(r.key.role, Role::Admin);
+    assert!(s.verify_api_key(&k.secret, T0.plus_ms(500)).await.is_ok());
+    assert!(matches!(
+        s.verify_api_key(&k.secret, T0.plus_ms(1_100)).await,
+        Err(StoreError::Unauthenticated)
+    ));
+    assert!(s.verify_api_key(&r.secret, T0.plus_ms(1_100)).await.is_ok());
+    assert!(matches!(
+        s.rotate_api_key(&other.id, &r.key.id, 0, "root", T0).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    s.revoke_api_key(&t.id, &r.key.id, "root", T0)
         .await
         .expect("revoke");
     assert!(matches!(
-        s.verify_api_key(&k.secret, T0).await,
+        s.verify_api_key(&r.secret, T0).await,
         Err(StoreError::Unauthenticated)
     ));
     assert!(
-        s.list_api_keys(&t.id).await.expect("list")[0]
+        s.list_api_keys(&t.id).await.expect("list")[1]
             .revoked
             .is_some()
     );
+}
+
+async fn tenant_settings<S: Store>(s: &S) {
+    let t = s.create_tenant("t", 30, T0).await.expect("tenant");
+    assert_eq!(t.settings, TenantSettings::default());
+    let set = TenantSettings {
+        on_error: OnErrorMode::FailClosed,
+        rate_per_sec: 3,
+        max_in_flight: 2,
+    };
+    let changed = s
+        .set_tenant_settings(&t.id, set, "root", T0)
+        .await
+        .expect("set");
+    assert_eq!(changed.settings, set);
+    assert_eq!(s.get_tenant(&t.id).await.expect("get").settings, set);
+    assert!(matches!(
+        s.set_tenant_settings(
+            &t.id,
+            TenantSettings {
+                rate_per_sec: 0,
+                ..set
+            },
+            "root",
+            T0
+        )
+        .await,
+        Err(StoreError::Invalid { .. })
+    ));
+    let listed = s.list_tenants().await.expect("list");
+    assert!(listed.iter().any(|x| x.id == t.id && x.settings == set));
+    assert_eq!(s.scans_in_flight(&t.id).await.expect("count"), 0);
+    s.create_scan(&t.id, new_scan("in-flight"), T0)
+        .await
+        .expect("scan");
+    assert_eq!(s.scans_in_flight(&t.id).await.expect("count"), 1);
+    let events = s
+        .query_audit(
+            &t.id,
+            &AuditQuery {
+                from: T0,
+                to: T0.plus_ms(1),
+                object: None,
+                limit: 10,
+            },
+        )
+        .await
+        .expect("audit");
+    assert!(events.iter().any(|e| e.event.action == "tenant.set_settings"));
 }
 
 async fn audit_chain<S: Store>(s: &S) {
@@ -972,6 +1078,7 @@ backends!(
     policies,
     exceptions,
     api_keys,
+    tenant_settings,
     audit_chain,
     retention,
     deliveries_and_users,

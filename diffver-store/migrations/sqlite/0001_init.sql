@@ -20,7 +20,7 @@ CREATE TABLE users (
     UNIQUE (tenant_id, email)
 );
 
--- A key is `dvk_<prefix>_<secret>`; only the prefix and HMAC-SHA256(pepper, key) are kept.
+-- A key is `dv_<prefix>_<secret><check>`; only the prefix and HMAC-SHA256(pepper, key) are kept.
 CREATE TABLE api_keys (
     tenant_id    TEXT NOT NULL REFERENCES tenants (id),
     id           TEXT NOT NULL,

@@ -1,0 +1,14 @@
+-- The service's additions (issue "diffver-server"): per-tenant settings, keys that
+-- belong to a user and may expire (rotation with an overlap window).
+-- Never edit a landed migration: add a new one.
+
+-- on_error: 'policy' (what the tenant's policy says), 'fail_open' or 'fail_closed' for
+-- internal faults. rate_per_sec and max_in_flight bound what one tenant may ask of the
+-- service (requests per second per API process; scans queued or running).
+ALTER TABLE tenants ADD COLUMN on_error TEXT NOT NULL DEFAULT 'policy'
+    CHECK (on_error IN ('policy', 'fail_open', 'fail_closed'));
+ALTER TABLE tenants ADD COLUMN rate_per_sec INTEGER NOT NULL DEFAULT 50 CHECK (rate_per_sec > 0);
+ALTER TABLE tenants ADD COLUMN max_in_flight INTEGER NOT NULL DEFAULT 1000 CHECK (max_in_flight > 0);
+
+ALTER TABLE api_keys ADD COLUMN user_id TEXT;
+ALTER TABLE api_keys ADD COLUMN expires_ms BIGINT;
