@@ -447,6 +447,8 @@ pub struct Scan {
     pub started: Option<Millis>,
     /// Completed.
     pub completed: Option<Millis>,
+    /// Whether the finished scan blocks the change.
+    pub blocking: Option<bool>,
 }
 
 /// The result of [`crate::Store::create_scan`].
@@ -514,6 +516,9 @@ pub struct ScanOutputs {
     pub decision: Option<Decision>,
     /// Hash of the policy applied.
     pub policy_hash: Option<String>,
+    /// Whether the verdict blocks the change (`fail`, or an `error` that is not
+    /// fail-open).
+    pub blocking: Option<bool>,
     /// Signed artifact's object key.
     pub artifact_key: Option<String>,
     /// HTML view's object key.

@@ -182,6 +182,39 @@ impl Objects {
         Ok(bytes)
     }
 
+    /// Reads `key` (for objects whose digest is not recorded, such as artifacts,
+    /// which carry their own signature).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if absent, [`StoreError::Object`] if the store fails.
+    pub async fn get(&self, key: &str) -> Result<Bytes> {
+        let path = Path::parse(key).map_err(|_| StoreError::Invalid {
+            field: "object key",
+            reason: "not a valid object path",
+        })?;
+        match self.inner.get(&path).await {
+            Ok(r) => Ok(r.bytes().await?),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(StoreError::NotFound { kind: "object" })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Checks that the object store answers (a readiness probe): a `HEAD` of a key
+    /// that need not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Object`] if the store fails.
+    pub async fn ping(&self) -> Result<()> {
+        match self.inner.head(&Path::from("readyz-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Deletes `key`; `false` if it was already gone.
     ///
     /// # Errors

@@ -183,7 +183,8 @@ macro_rules! shared_helpers {
             };
             sqlx::query(
                 "UPDATE scans SET status = $3, decision = $4, policy_hash = $5, artifact_key = $6, \
-                 html_key = $7, error = $8, completed_ms = $9 WHERE tenant_id = $1 AND id = $2",
+                 html_key = $7, error = $8, completed_ms = $9, blocking = $10 \
+                 WHERE tenant_id = $1 AND id = $2",
             )
             .bind(lease.tenant_id.as_str())
             .bind(lease.scan_id.as_str())
@@ -194,6 +195,7 @@ macro_rules! shared_helpers {
             .bind(outputs.html_key.as_deref())
             .bind(outputs.error.as_deref())
             .bind(now.0)
+            .bind(outputs.blocking)
             .execute(&mut **tx)
             .await?;
             Self::insert_findings(tx, &[(lease, outputs)]).await
@@ -321,6 +323,29 @@ macro_rules! shared_ops {
                 created: now,
                 settings: TenantSettings::default(),
             })
+        }
+
+        async fn queue_stats(&self) -> Result<QueueStats> {
+            let mut tx = self.system_tx().await?;
+            let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+                "SELECT status, COUNT(*), MIN(created_ms) FROM scan_jobs \
+                 WHERE status IN ('queued', 'running', 'dead_letter') GROUP BY status",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            let mut stats = QueueStats::default();
+            for (status, n, oldest) in rows {
+                match status.as_str() {
+                    "queued" => {
+                        stats.queued = n;
+                        stats.oldest_queued = oldest.map(Millis);
+                    }
+                    "running" => stats.running = n,
+                    _ => stats.dead_letter = n,
+                }
+            }
+            Ok(stats)
         }
 
         async fn list_tenants(&self) -> Result<Vec<Tenant>> {
@@ -797,6 +822,7 @@ macro_rules! shared_ops {
                 created: now,
                 started: None,
                 completed: None,
+                blocking: None,
             }))
         }
 

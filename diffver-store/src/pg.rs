@@ -22,7 +22,9 @@ use crate::model::{
     TenantId, TenantSettings, User, WorkerId,
 };
 use crate::ops::{json_str, shared_helpers, shared_ops};
-use crate::queue::{Backoff, ClaimOptions, CompletionReport, FailOutcome, Job, Lease, ReapReport};
+use crate::queue::{
+    Backoff, ClaimOptions, CompletionReport, FailOutcome, Job, Lease, QueueStats, ReapReport,
+};
 use crate::rows::{
     ApiKeyRow, AuditRow, BlobRow, DeliveryRow, ExceptionRow, FindingRow, JobRow, LeaseRow,
     PolicyRow, ScanRow, TenantRow, UserRow, apikey_cols, audit_cols, blob_cols, delivery_cols,
@@ -247,6 +249,15 @@ SELECT id, tenant_id, scan_id, attempt, max_attempts, lease_expires_ms FROM clai
 impl Store for PgStore {
     shared_ops!("FOR UPDATE SKIP LOCKED");
 
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn waiter(&self) -> Result<JobWaiter> {
+        self.job_waiter().await
+    }
+
     async fn claim(&self, opts: &ClaimOptions, now: Millis) -> Result<Vec<Lease>> {
         let mut tx = self.system_tx().await?;
         let rows: Vec<LeaseRow> = sqlx::query_as(CLAIM)
@@ -317,10 +328,10 @@ impl Store for PgStore {
             sqlx::query(
                 "UPDATE scans s SET status = c.status, decision = c.decision, \
                  policy_hash = c.policy_hash, artifact_key = c.artifact_key, html_key = c.html_key, \
-                 error = c.error, completed_ms = $1 \
+                 error = c.error, completed_ms = $1, blocking = c.blocking \
                  FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-                 $8::text[], $9::text[]) AS c(tenant_id, id, status, decision, policy_hash, \
-                 artifact_key, html_key, error) \
+                 $8::text[], $9::text[], $10::bool[]) AS c(tenant_id, id, status, decision, policy_hash, \
+                 artifact_key, html_key, error, blocking) \
                  WHERE s.tenant_id = c.tenant_id AND s.id = c.id",
             )
             .bind(now.0)
@@ -332,6 +343,7 @@ impl Store for PgStore {
             .bind(kept.iter().map(|(_, o)| o.artifact_key.as_deref()).collect::<Vec<_>>())
             .bind(kept.iter().map(|(_, o)| o.html_key.as_deref()).collect::<Vec<_>>())
             .bind(kept.iter().map(|(_, o)| o.error.as_deref()).collect::<Vec<_>>())
+            .bind(kept.iter().map(|(_, o)| o.blocking).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
             Self::insert_findings(&mut tx, &kept).await?;

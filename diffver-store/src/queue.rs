@@ -119,6 +119,19 @@ pub struct ReapReport {
     pub dead_lettered: u64,
 }
 
+/// Jobs by status across tenants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Jobs waiting (including those in backoff).
+    pub queued: i64,
+    /// Jobs leased to a worker.
+    pub running: i64,
+    /// Jobs that used up their attempts.
+    pub dead_letter: i64,
+    /// When the oldest queued job was created.
+    pub oldest_queued: Option<Millis>,
+}
+
 /// What a batched completion did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompletionReport {

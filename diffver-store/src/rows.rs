@@ -7,8 +7,8 @@ use sqlx::FromRow;
 use crate::error::{Result, StoreError};
 use crate::model::{
     ApiKey, AuditEvent, Decision, Delivery, DeliveryStatus, DiffBlob, Finding, JobStatus, Millis,
-    NewAuditEvent, NewFinding, OnErrorMode, Policy, PolicyException, Role, Scan, ScanId, ScanStatus, Tenant,
-    TenantId, TenantSettings, User, WorkerId,
+    NewAuditEvent, NewFinding, OnErrorMode, Policy, PolicyException, Role, Scan, ScanId,
+    ScanStatus, Tenant, TenantId, TenantSettings, User, WorkerId,
 };
 use crate::queue::{Job, Lease};
 
@@ -22,7 +22,7 @@ macro_rules! scan_cols {
     () => {
         "tenant_id, id, status, decision, diff_sha256, diff_size, \
     policy_name, policy_hash, source, source_metadata, artifact_key, html_key, error, \
-    created_ms, started_ms, completed_ms"
+    created_ms, started_ms, completed_ms, blocking"
     };
 }
 pub(crate) use scan_cols;
@@ -145,6 +145,7 @@ pub(crate) struct ScanRow {
     created_ms: i64,
     started_ms: Option<i64>,
     completed_ms: Option<i64>,
+    blocking: Option<bool>,
 }
 
 impl TryFrom<ScanRow> for Scan {
@@ -167,6 +168,7 @@ impl TryFrom<ScanRow> for Scan {
             created: Millis(r.created_ms),
             started: r.started_ms.map(Millis),
             completed: r.completed_ms.map(Millis),
+            blocking: r.blocking,
         })
     }
 }

@@ -24,7 +24,9 @@ use crate::model::{
     TenantId, TenantSettings, User, WorkerId,
 };
 use crate::ops::{json_str, shared_helpers, shared_ops};
-use crate::queue::{Backoff, ClaimOptions, CompletionReport, FailOutcome, Job, Lease, ReapReport};
+use crate::queue::{
+    Backoff, ClaimOptions, CompletionReport, FailOutcome, Job, Lease, QueueStats, ReapReport,
+};
 use crate::rows::{
     ApiKeyRow, AuditRow, BlobRow, DeliveryRow, ExceptionRow, FindingRow, JobRow, LeaseRow,
     PolicyRow, ScanRow, TenantRow, UserRow, apikey_cols, audit_cols, blob_cols, delivery_cols,
@@ -152,6 +154,15 @@ RETURNING id, tenant_id, scan_id, attempt, max_attempts, lease_expires_ms";
 
 impl Store for SqliteStore {
     shared_ops!("");
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn waiter(&self) -> Result<JobWaiter> {
+        Ok(self.job_waiter())
+    }
 
     async fn claim(&self, opts: &ClaimOptions, now: Millis) -> Result<Vec<Lease>> {
         let mut tx = self.system_tx().await?;

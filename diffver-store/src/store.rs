@@ -9,7 +9,10 @@ use crate::model::{
     PolicyException, Principal, Role, Scan, ScanId, ScanOutputs, Tenant, TenantId, TenantSettings,
     User,
 };
-use crate::queue::{Backoff, ClaimOptions, CompletionReport, FailOutcome, Job, Lease, ReapReport};
+use crate::queue::{
+    Backoff, ClaimOptions, CompletionReport, FailOutcome, Job, Lease, QueueStats, ReapReport,
+};
+use crate::waiter::JobWaiter;
 
 /// The persistence surface of the service.
 ///
@@ -18,6 +21,15 @@ use crate::queue::{Backoff, ClaimOptions, CompletionReport, FailOutcome, Job, Le
 /// Methods that span tenants by nature (the queue, retention's scan, key lookup,
 /// pruning) take none and are named for it. Every method is one transaction.
 pub trait Store: Send + Sync {
+    // ---- the deployment ----
+
+    /// Checks that the database answers (a readiness probe).
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// A waiter for idle workers: woken when jobs are enqueued (`LISTEN/NOTIFY` on
+    /// Postgres, an in-process signal on SQLite); polling stays the floor.
+    fn waiter(&self) -> impl Future<Output = Result<JobWaiter>> + Send;
+
     // ---- tenants and users (administration) ----
 
     /// Creates a tenant.
@@ -30,6 +42,10 @@ pub trait Store: Send + Sync {
 
     /// A tenant.
     fn get_tenant(&self, tenant: &TenantId) -> impl Future<Output = Result<Tenant>> + Send;
+
+    /// Jobs by status across tenants, and the oldest queued job's creation time (for
+    /// the queue-depth and queue-age gauges).
+    fn queue_stats(&self) -> impl Future<Output = Result<QueueStats>> + Send;
 
     /// Every tenant (administration; spans tenants).
     fn list_tenants(&self) -> impl Future<Output = Result<Vec<Tenant>>> + Send;

@@ -3,13 +3,23 @@
 //! [`common`]. Everything that touches files, processes, the clock or the
 //! terminal is here; decisions and rendering are the core's.
 
+#[cfg(feature = "http")]
+mod admin;
 mod baseline;
 mod common;
+#[cfg(feature = "http")]
+mod migrate;
 mod policy;
 mod rules;
 mod scan;
+#[cfg(feature = "http")]
+mod serve;
+#[cfg(feature = "http")]
+mod service_args;
 mod stat;
 mod verify;
+#[cfg(feature = "http")]
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +27,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub(crate) use baseline::BaselineCmd;
+#[cfg(feature = "http")]
+pub(crate) use common::read_key_file;
 pub(crate) use policy::PolicyCmd;
 pub(crate) use rules::RulesCmd;
 pub(crate) use scan::ScanArgs;
@@ -47,6 +59,19 @@ enum Command {
     Policy(PolicyCmd),
     /// Print a diff's files in the formats of `git apply --numstat` and `--summary`.
     Stat(StatArgs),
+    /// Run the HTTP API and a worker (with no configuration: the embedded default
+    /// under ./diffver-data, listening on 127.0.0.1:8080).
+    #[cfg(feature = "http")]
+    Serve(Box<serve::ServeArgs>),
+    /// Run a worker only (scans queued by `serve` processes sharing the database).
+    #[cfg(feature = "http")]
+    Worker(Box<worker::WorkerArgs>),
+    /// Apply the database migrations and exit.
+    #[cfg(feature = "http")]
+    Migrate(Box<migrate::MigrateArgs>),
+    /// Administer tenants and API keys.
+    #[cfg(feature = "http")]
+    Admin(Box<admin::AdminArgs>),
 }
 
 /// Where the diff comes from.
@@ -109,6 +134,14 @@ pub fn main() -> ExitCode {
         Command::Rules(c) => rules::run(c),
         Command::Policy(c) => policy::run(c),
         Command::Stat(a) => stat::run(a),
+        #[cfg(feature = "http")]
+        Command::Serve(a) => serve::run_cmd(*a),
+        #[cfg(feature = "http")]
+        Command::Worker(a) => worker::run_cmd(*a),
+        #[cfg(feature = "http")]
+        Command::Migrate(a) => migrate::run_cmd(*a),
+        #[cfg(feature = "http")]
+        Command::Admin(a) => admin::run_cmd(*a),
     };
     match result {
         Ok(code) => code,

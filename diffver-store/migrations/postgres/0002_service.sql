@@ -12,3 +12,7 @@ ALTER TABLE tenants ADD COLUMN max_in_flight INTEGER NOT NULL DEFAULT 1000 CHECK
 
 ALTER TABLE api_keys ADD COLUMN user_id TEXT;
 ALTER TABLE api_keys ADD COLUMN expires_ms BIGINT;
+
+-- Whether a finished scan blocks the change: `fail` always does; an `error` does unless
+-- the tenant or its policy is fail-open. Recorded so a caller need not open the artifact.
+ALTER TABLE scans ADD COLUMN blocking BOOLEAN;

@@ -1,0 +1,155 @@
+//! What the API handlers and the workers share, and the per-tenant request limiter.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use diffver_core::artifact::HmacSigner;
+use diffver_store::{Objects, Store, TenantId, TenantSettings};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Notify;
+
+/// Limits and defaults of the API.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Largest request body accepted (bytes); larger gets 413.
+    pub max_body_bytes: usize,
+    /// Longest `?wait=` accepted (seconds).
+    pub max_wait_secs: u64,
+    /// Attempts a scan's job gets before it is dead-lettered.
+    pub max_attempts: i32,
+    /// How long tenant settings are cached by the limiter.
+    pub settings_ttl: Duration,
+}
+
+impl Default for ApiSettings {
+    fn default() -> ApiSettings {
+        ApiSettings {
+            max_body_bytes: 16 << 20,
+            max_wait_secs: 30,
+            max_attempts: 5,
+            settings_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The state of one process: the store, the objects, the signer and the limiter.
+/// Cheap to clone (one `Arc`).
+pub struct AppState<S> {
+    inner: Arc<Shared<S>>,
+}
+
+impl<S> Clone for AppState<S> {
+    fn clone(&self) -> AppState<S> {
+        AppState {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared<S> {
+    /// The database.
+    pub store: S,
+    /// Diffs and artifacts.
+    pub objects: Objects,
+    /// Signs artifacts (workers).
+    pub signer: Arc<HmacSigner>,
+    /// API limits.
+    pub settings: ApiSettings,
+    /// Per-tenant request-rate limiter.
+    pub limiter: Limiter,
+    /// Metrics exposition.
+    pub metrics: PrometheusHandle,
+    /// Signalled whenever a worker of this process finishes a scan, so `?wait=`
+    /// answers at once; waits also poll, for workers in other processes.
+    pub finished: Notify,
+}
+
+impl<S: Store + Clone + 'static> AppState<S> {
+    /// A state.
+    pub fn new(
+        store: S,
+        objects: Objects,
+        signer: HmacSigner,
+        settings: ApiSettings,
+    ) -> AppState<S> {
+        AppState {
+            inner: Arc::new(Shared {
+                store,
+                objects,
+                signer: Arc::new(signer),
+                settings,
+                limiter: Limiter::default(),
+                metrics: super::telemetry::prometheus(),
+                finished: Notify::new(),
+            }),
+        }
+    }
+}
+
+impl<S> std::ops::Deref for AppState<S> {
+    type Target = Shared<S>;
+    fn deref(&self) -> &Shared<S> {
+        &self.inner
+    }
+}
+
+/// Token buckets, one per tenant, refilled at the tenant's `rate_per_sec` with a
+/// burst of one second's worth. Per process: N API processes admit up to N× the
+/// rate, which is documented.
+#[derive(Default)]
+pub struct Limiter {
+    buckets: Mutex<HashMap<TenantId, Bucket>>,
+    settings: Mutex<HashMap<TenantId, (TenantSettings, Instant)>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Limiter {
+    /// Cached settings of a tenant, if fresh.
+    pub fn cached_settings(&self, tenant: &TenantId, ttl: Duration) -> Option<TenantSettings> {
+        let map = self.settings.lock().ok()?;
+        map.get(tenant)
+            .filter(|(_, at)| at.elapsed() < ttl)
+            .map(|(s, _)| *s)
+    }
+
+    /// Caches a tenant's settings.
+    pub fn cache_settings(&self, tenant: &TenantId, s: TenantSettings) {
+        if let Ok(mut map) = self.settings.lock() {
+            if map.len() > 100_000 {
+                map.clear();
+            }
+            map.insert(tenant.clone(), (s, Instant::now()));
+        }
+    }
+
+    /// Takes a token; `Err(seconds to wait)` when the bucket is empty.
+    pub fn take(&self, tenant: &TenantId, rate_per_sec: i32) -> Result<(), u64> {
+        let rate = f64::from(rate_per_sec.max(1));
+        let Ok(mut map) = self.buckets.lock() else {
+            return Ok(());
+        };
+        if map.len() > 100_000 {
+            map.clear();
+        }
+        let now = Instant::now();
+        let b = map.entry(tenant.clone()).or_insert(Bucket {
+            tokens: rate,
+            last: now,
+        });
+        let elapsed = now.duration_since(b.last).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * rate).min(rate);
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - b.tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Metrics (Prometheus exposition on `/metrics`) and structured JSON logs.
+//!
+//! Metric names, all prefixed `diffver_`:
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | `http_request_duration_seconds` | histogram | `route` (the matched template), `method`, `status` |
+//! | `scan_duration_seconds` | histogram | `decision` — claim to completion |
+//! | `scan_queue_delay_seconds` | histogram | — enqueue to start |
+//! | `scans_total` | counter | `decision` (`pass`, `fail`, `error`) |
+//! | `jobs_dead_lettered_total` | counter | — |
+//! | `jobs_retried_total` | counter | — |
+//! | `auth_failures_total` | counter | `reason` (`missing`, `malformed`, `invalid`, `forbidden`) |
+//! | `rate_limited_total` | counter | `limit` (`rate`, `in_flight`) |
+//! | `retention_diffs_total` | counter | `outcome` (`deleted`, `failed`) |
+//! | `queue_jobs` | gauge | `status` (`queued`, `running`, `dead_letter`) |
+//! | `queue_oldest_age_seconds` | gauge | — |
+//!
+//! Logs never carry diff content, API keys or secrets: only ids, sizes, decisions and
+//! error kinds.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets (seconds) for every histogram.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The process's Prometheus recorder, installed on first use.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder was installed first (a test harness);
+            // the handle then renders nothing, which is all that can be done.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_histogram!(
+        "diffver_http_request_duration_seconds",
+        "HTTP request duration by route, method and status."
+    );
+    describe_histogram!(
+        "diffver_scan_duration_seconds",
+        "Worker time from claim to completion."
+    );
+    describe_histogram!(
+        "diffver_scan_queue_delay_seconds",
+        "Time from enqueue to the start of the attempt."
+    );
+    describe_counter!("diffver_scans_total", "Finished scans by decision.");
+    describe_counter!(
+        "diffver_jobs_dead_lettered_total",
+        "Jobs that used up their attempts."
+    );
+    describe_counter!(
+        "diffver_jobs_retried_total",
+        "Failed attempts put back in the queue."
+    );
+    describe_counter!(
+        "diffver_auth_failures_total",
+        "Rejected credentials by reason."
+    );
+    describe_counter!(
+        "diffver_rate_limited_total",
+        "Requests refused with 429 by limit."
+    );
+    describe_counter!(
+        "diffver_retention_diffs_total",
+        "Raw diffs past retention by outcome."
+    );
+    describe_gauge!("diffver_queue_jobs", "Jobs by status.");
+    describe_gauge!(
+        "diffver_queue_oldest_age_seconds",
+        "Age of the oldest queued job."
+    );
+}
+
+/// Installs JSON logs on standard error (level from `RUST_LOG`, default `info`).
+pub fn init_logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,383 @@
+//! The worker: claim jobs, scan, sign, store, complete — fenced and idempotent.
+//!
+//! Each attempt reads the scan, its diff (checked against its SHA-256) and the
+//! tenant's policy, exceptions and settings, evaluates on a blocking thread, writes
+//! the artifact and HTML once (`put_once`: a retry writes the same bytes, since the
+//! scan time is the scan's creation time) and completes the job only if it still
+//! holds the lease. A failed attempt goes back to the queue with backoff; the last
+//! one completes the scan as `error`, blocking unless the tenant or its policy is
+//! fail-open. Shutdown stops claiming and waits for the jobs in hand.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use diffver_core::policy::Policy;
+use diffver_store::{
+    Backoff, ClaimOptions, Lease, Millis, ScanOutputs, Store, StoreError, WorkerId,
+    artifact_html_key, artifact_json_key,
+};
+use tokio::sync::{Semaphore, watch};
+
+use super::evaluate::{self, PolicySource, Rendered};
+use super::state::AppState;
+
+/// Worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Jobs processed at once by this worker.
+    pub concurrency: usize,
+    /// Lease length; a heartbeat extends it every third of it.
+    pub lease_ms: i64,
+    /// Longest sleep when the queue is empty (a wake-up ends it sooner).
+    pub idle_poll: Duration,
+    /// Retry backoff.
+    pub backoff: Backoff,
+    /// How often expired leases are reaped and the queue gauges refreshed.
+    pub reap_every: Duration,
+    /// How long shutdown waits for jobs in hand.
+    pub drain: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> WorkerSettings {
+        WorkerSettings {
+            concurrency: 2,
+            lease_ms: 60_000,
+            idle_poll: Duration::from_secs(1),
+            backoff: Backoff {
+                base_ms: 500,
+                cap_ms: 60_000,
+                jitter: 0.2,
+            },
+            reap_every: Duration::from_secs(5),
+            drain: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Runs a worker until `shutdown` turns true, then drains.
+///
+/// # Errors
+///
+/// Only if the worker cannot start (no randomness for its id).
+pub async fn run<S: Store + Clone + 'static>(
+    state: AppState<S>,
+    settings: WorkerSettings,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let worker = WorkerId::generate()?;
+    let concurrency = settings.concurrency.max(1);
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let settings = Arc::new(settings);
+    let mut waiter = state.store.waiter().await.ok();
+    let mut last_reap: Option<Instant> = None;
+    tracing::info!(worker = %worker, concurrency, "worker started");
+    while !*shutdown.borrow() {
+        if last_reap.is_none_or(|t| t.elapsed() >= settings.reap_every) {
+            maintenance(&state, &settings).await;
+            last_reap = Some(Instant::now());
+        }
+        let free = slots.available_permits();
+        if free == 0 {
+            tokio::select! {
+                p = Arc::clone(&slots).acquire_owned() => drop(p),
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let opts = ClaimOptions {
+            worker: worker.clone(),
+            max_jobs: i64::try_from(free).unwrap_or(1),
+            lease_ms: settings.lease_ms,
+        };
+        let leases = match state.store.claim(&opts, Millis::from_system_clock()).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "claim failed; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(settings.idle_poll) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+        };
+        if leases.is_empty() {
+            let sleep = settings.idle_poll;
+            match waiter.as_mut() {
+                Some(w) => {
+                    tokio::select! {
+                        r = w.wait(sleep) => if r.is_err() { waiter = None; },
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                None => {
+                    tokio::select! {
+                        () = tokio::time::sleep(sleep) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    waiter = state.store.waiter().await.ok();
+                }
+            }
+            continue;
+        }
+        for lease in leases {
+            let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                break;
+            };
+            let state = state.clone();
+            let settings = Arc::clone(&settings);
+            tokio::spawn(async move {
+                process(&state, &settings, lease).await;
+                drop(permit);
+            });
+        }
+    }
+    tracing::info!(worker = %worker, "worker stopping: waiting for jobs in hand");
+    let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
+    if tokio::time::timeout(settings.drain, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "jobs still running at the end of the drain; their leases will expire and be retried"
+        );
+    }
+    Ok(())
+}
+
+/// Reaps expired leases and refreshes the queue gauges.
+async fn maintenance<S: Store>(state: &AppState<S>, settings: &WorkerSettings) {
+    let now = Millis::from_system_clock();
+    match state.store.reap_expired(&settings.backoff, 500, now).await {
+        Ok(r) => {
+            if r.dead_lettered > 0 {
+                metrics::counter!("diffver_jobs_dead_lettered_total").increment(r.dead_lettered);
+            }
+            if r.requeued > 0 {
+                tracing::info!(
+                    requeued = r.requeued,
+                    dead_lettered = r.dead_lettered,
+                    "reaped expired leases"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reaping failed"),
+    }
+    if let Ok(q) = state.store.queue_stats().await {
+        metrics::gauge!("diffver_queue_jobs", "status" => "queued").set(q.queued as f64);
+        metrics::gauge!("diffver_queue_jobs", "status" => "running").set(q.running as f64);
+        metrics::gauge!("diffver_queue_jobs", "status" => "dead_letter").set(q.dead_letter as f64);
+        let age = q
+            .oldest_queued
+            .map_or(0.0, |t| ((now.0 - t.0).max(0) as f64) / 1000.0);
+        metrics::gauge!("diffver_queue_oldest_age_seconds").set(age);
+    }
+}
+
+/// One attempt at one job, with a heartbeat while it runs.
+async fn process<S: Store + Clone + 'static>(
+    state: &AppState<S>,
+    settings: &WorkerSettings,
+    lease: Lease,
+) {
+    let started = Instant::now();
+    let span = tracing::info_span!("job", scan_id = %lease.scan_id, tenant_id = %lease.tenant_id, job_id = lease.job_id, attempt = lease.attempt);
+    let _enter = span.enter();
+    drop(_enter);
+    let heartbeat = {
+        let state = state.clone();
+        let lease = lease.clone();
+        let every = Duration::from_millis(
+            u64::try_from(settings.lease_ms / 3)
+                .unwrap_or(1000)
+                .max(100),
+        );
+        let lease_ms = settings.lease_ms;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if state
+                    .store
+                    .heartbeat(&lease, lease_ms, Millis::from_system_clock())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        })
+    };
+    let result = attempt(state, &lease).await;
+    heartbeat.abort();
+    let now = Millis::from_system_clock();
+    let outcome = match result {
+        Ok(r) => finish(state, &lease, r, now).await,
+        Err(e) if lease.attempt >= lease.max_attempts => {
+            tracing::error!(scan_id = %lease.scan_id, error = %format!("{e:#}"), "last attempt failed; the scan ends in error");
+            match give_up(state, &lease, &format!("{e:#}")).await {
+                Ok(r) => finish(state, &lease, r, now).await,
+                Err(e2) => {
+                    tracing::error!(scan_id = %lease.scan_id, error = %format!("{e2:#}"), "cannot record the error verdict");
+                    let _ = state
+                        .store
+                        .fail(&lease, &format!("{e:#}"), &settings.backoff, now)
+                        .await;
+                    metrics::counter!("diffver_jobs_dead_lettered_total").increment(1);
+                    Ok(())
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(scan_id = %lease.scan_id, attempt = lease.attempt, error = %format!("{e:#}"), "attempt failed; retrying");
+            metrics::counter!("diffver_jobs_retried_total").increment(1);
+            state
+                .store
+                .fail(&lease, &format!("{e:#}"), &settings.backoff, now)
+                .await
+                .map(|_| ())
+                .map_err(anyhow::Error::from)
+        }
+    };
+    if let Err(e) = outcome {
+        tracing::warn!(scan_id = %lease.scan_id, error = %format!("{e:#}"), "job outcome not recorded");
+    }
+    metrics::histogram!("diffver_scan_duration_seconds").record(started.elapsed().as_secs_f64());
+    state.finished.notify_waiters();
+}
+
+async fn finish<S: Store>(
+    state: &AppState<S>,
+    lease: &Lease,
+    r: Rendered,
+    now: Millis,
+) -> anyhow::Result<()> {
+    let json_key = artifact_json_key(&lease.scan_id);
+    let html_key = artifact_html_key(&lease.scan_id);
+    state.objects.put_once(&json_key, r.envelope.into()).await?;
+    state
+        .objects
+        .put_once(&html_key, r.html.into_bytes().into())
+        .await?;
+    let outputs = ScanOutputs {
+        decision: Some(r.decision),
+        policy_hash: Some(r.policy_hash),
+        blocking: Some(r.blocking),
+        artifact_key: Some(json_key),
+        html_key: Some(html_key),
+        error: None,
+        findings: r.findings,
+    };
+    match state.store.complete(lease, outputs, now).await {
+        Ok(()) => {
+            metrics::counter!("diffver_scans_total", "decision" => r.decision.as_str())
+                .increment(1);
+            tracing::info!(scan_id = %lease.scan_id, decision = r.decision.as_str(), blocking = r.blocking, "scan finished");
+            Ok(())
+        }
+        Err(StoreError::Fenced { .. }) => {
+            tracing::warn!(scan_id = %lease.scan_id, "lease lost before completion; another attempt owns the job");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The policy a scan runs under.
+async fn policy_for<S: Store>(
+    state: &AppState<S>,
+    lease: &Lease,
+    policy_name: Option<&str>,
+) -> anyhow::Result<Policy> {
+    let tenant = state.store.get_tenant(&lease.tenant_id).await?;
+    let source = match policy_name {
+        Some(n) if Policy::BUILTIN.contains(&n) => PolicySource::Builtin(n.to_owned()),
+        Some(n) => {
+            let p = state.store.active_policy(&lease.tenant_id, n).await?;
+            PolicySource::Stored {
+                name: p.name,
+                version: p.version,
+                body: p.body,
+            }
+        }
+        None => match state.store.active_policy(&lease.tenant_id, "default").await {
+            Ok(p) => PolicySource::Stored {
+                name: p.name,
+                version: p.version,
+                body: p.body,
+            },
+            Err(StoreError::NotFound { .. }) => PolicySource::Builtin("standard".into()),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let exceptions = state.store.list_exceptions(&lease.tenant_id, None).await?;
+    evaluate::resolve_policy(&source, &exceptions, tenant.settings.on_error)
+}
+
+async fn attempt<S: Store>(state: &AppState<S>, lease: &Lease) -> anyhow::Result<Rendered> {
+    let scan = state
+        .store
+        .get_scan(&lease.tenant_id, &lease.scan_id)
+        .await?;
+    if let Some(started) = scan.started {
+        let delay = (started.0 - scan.created.0).max(0) as f64 / 1000.0;
+        if lease.attempt == 1 {
+            metrics::histogram!("diffver_scan_queue_delay_seconds").record(delay);
+        }
+    }
+    let blob = state
+        .store
+        .get_diff_blob(&lease.tenant_id, &lease.scan_id)
+        .await?;
+    if blob.deleted.is_some() {
+        anyhow::bail!("the raw diff was deleted by retention before the scan ran");
+    }
+    let diff = state
+        .objects
+        .get_verified(&blob.object_key, &blob.sha256)
+        .await
+        .context("cannot read the diff")?;
+    let policy = policy_for(state, lease, scan.policy_name.as_deref()).await?;
+    let now = evaluate::scan_time(scan.created.0)?;
+    let signer = Arc::clone(&state.signer);
+    let scan_id = scan.id.to_string();
+    tokio::task::spawn_blocking(move || evaluate::evaluate(&diff, &policy, &scan_id, now, &signer))
+        .await
+        .context("the scan task panicked")?
+}
+
+/// The error verdict of a scan whose attempts are used up.
+async fn give_up<S: Store>(
+    state: &AppState<S>,
+    lease: &Lease,
+    reason: &str,
+) -> anyhow::Result<Rendered> {
+    let scan = state
+        .store
+        .get_scan(&lease.tenant_id, &lease.scan_id)
+        .await?;
+    let policy = match policy_for(state, lease, scan.policy_name.as_deref()).await {
+        Ok(p) => p,
+        Err(_) => {
+            // Even the policy cannot be read: the tenant's setting decides alone.
+            let tenant = state.store.get_tenant(&lease.tenant_id).await?;
+            evaluate::resolve_policy(
+                &PolicySource::Builtin("standard".into()),
+                &[],
+                tenant.settings.on_error,
+            )?
+        }
+    };
+    let now = evaluate::scan_time(scan.created.0)?;
+    let signer = Arc::clone(&state.signer);
+    let scan_id = scan.id.to_string();
+    let reason = format!(
+        "the scan could not be completed after {} attempts: {reason}",
+        lease.attempt
+    );
+    tokio::task::spawn_blocking(move || {
+        evaluate::internal_error(&policy, &scan_id, now, &reason, &signer)
+    })
+    .await
+    .context("the scan task panicked")?
+}
