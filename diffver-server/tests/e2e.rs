@@ -1,0 +1,420 @@
+//! The service as processes over real sockets: the embedded default from an empty
+//! directory; the production configuration (Postgres + S3 on moto) with two API
+//! processes and two workers; production mode refusing the development signer.
+//! Artifacts are checked with `diffver verify`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../diffver-store/tests/support/mod.rs"]
+mod support;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const SUSPICIOUS: &[u8] = include_bytes!("../../examples/diffs/suspicious-pr.diff");
+const CLEAN: &[u8] = include_bytes!("../../examples/diffs/clean.diff");
+
+fn diffver() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_diffver"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DIFFVER_") || k.starts_with("AWS_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+/// A server process, killed on drop; its stdout and stderr lines arrive on channels.
+struct Proc {
+    child: Child,
+    out: mpsc::Receiver<String>,
+    err: mpsc::Receiver<String>,
+    addr: Option<String>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn spawn(mut cmd: Command, serving: bool) -> Proc {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn diffver");
+    let out = lines(child.stdout.take().unwrap());
+    let err = lines(child.stderr.take().unwrap());
+    let mut p = Proc {
+        child,
+        out,
+        err,
+        addr: None,
+    };
+    if serving {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = p
+                .err
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("the server did not start: {:?}", p.child.try_wait()));
+            if let Some(rest) = line.strip_prefix("diffver: listening on http://") {
+                p.addr = Some(rest.split_whitespace().next().unwrap().to_owned());
+                break;
+            }
+        }
+    }
+    p
+}
+
+fn url(p: &Proc, path: &str) -> String {
+    format!("http://{}{path}", p.addr.as_ref().unwrap())
+}
+
+async fn submit(client: &reqwest::Client, p: &Proc, key: &str, diff: &[u8]) -> Value {
+    let r = client
+        .post(url(p, "/v1/scans?wait=20"))
+        .bearer_auth(key)
+        .header("content-type", "text/x-diff")
+        .body(diff.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
+    r.json().await.unwrap()
+}
+
+async fn fetch(client: &reqwest::Client, p: &Proc, key: &str, path: &str) -> (u16, Vec<u8>) {
+    let r = client
+        .get(url(p, path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
+/// `diffver verify` on an artifact, for the diff it should be about.
+fn verify(dir: &Path, artifact: &[u8], diff: &[u8], key_args: &[&str]) -> String {
+    let a = dir.join("artifact.json");
+    let d = dir.join("scanned.diff");
+    std::fs::write(&a, artifact).unwrap();
+    std::fs::write(&d, diff).unwrap();
+    let out = diffver()
+        .arg("verify")
+        .args(key_args)
+        .arg("--diff")
+        .arg(&d)
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "verify failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn admin_json(dir: &Path, envs: &[(&str, String)], args: &[&str]) -> Value {
+    let mut c = diffver();
+    c.current_dir(dir).arg("admin").args(args).arg("--json");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_default_from_an_empty_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = diffver();
+    cmd.current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    let server = spawn(cmd, true);
+    // The first start printed a tenant key and an admin key, once.
+    let mut printed = Vec::new();
+    while let Ok(l) = server.out.recv_timeout(Duration::from_secs(5)) {
+        printed.push(l);
+        if printed.iter().any(|l| l.contains("admin key:")) {
+            break;
+        }
+    }
+    let key_after = |label: &str| {
+        printed
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(label).map(|k| k.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no {label} in {printed:?}"))
+    };
+    let tenant_key = key_after("tenant key:");
+    let admin_key = key_after("admin key:");
+    assert!(dir.path().join("diffver-data/diffver.db").exists());
+    assert!(dir.path().join("diffver-data/api-key-pepper").exists());
+
+    let client = reqwest::Client::new();
+    let scan = submit(&client, &server, &tenant_key, SUSPICIOUS).await;
+    assert_eq!(scan["decision"], "fail");
+    let id = scan["id"].as_str().unwrap();
+    let (status, artifact) = fetch(
+        &client,
+        &server,
+        &tenant_key,
+        &format!("/v1/scans/{id}/artifact"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let out = verify(
+        dir.path(),
+        &artifact,
+        SUSPICIOUS,
+        &["--allow-development-key"],
+    );
+    assert!(
+        out.contains("DEVELOPMENT") && out.contains("decided fail"),
+        "{out}"
+    );
+    // Without the opt-in, the development signature is refused.
+    let a = dir.path().join("artifact.json");
+    assert!(
+        !diffver()
+            .arg("verify")
+            .arg(&a)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+
+    // The admin CLI works on the same data directory while the server runs.
+    let tenants = fetch(&client, &server, &admin_key, "/v1/admin/tenants").await;
+    let tenant_id = serde_json::from_slice::<Value>(&tenants.1).unwrap()["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created = admin_json(
+        dir.path(),
+        &[],
+        &["create-key", "--tenant", &tenant_id, "--role", "tenant"],
+    );
+    let key = created["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        submit(&client, &server, &key, CLEAN).await["decision"],
+        "pass"
+    );
+    let prefix = created["prefix"].as_str().unwrap();
+    admin_json(dir.path(), &[], &["revoke-key", prefix]);
+    let (status, body) = fetch(&client, &server, &key, "/v1/policies").await;
+    assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
+
+    // A second start does not bootstrap again.
+    drop(server);
+    let mut cmd = diffver();
+    cmd.current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    let again = spawn(cmd, true);
+    assert!(
+        again.out.recv_timeout(Duration::from_millis(500)).is_err(),
+        "keys printed twice"
+    );
+    let (status, _) = fetch(&client, &again, &tenant_key, "/v1/policies").await;
+    assert_eq!(status, 200);
+    // SIGTERM: a graceful stop.
+    let pid = again.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let mut again = again;
+    let mut stopped = None;
+    for _ in 0..100 {
+        if let Some(s) = again.child.try_wait().unwrap() {
+            stopped = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        stopped.is_some_and(|s| s.success()),
+        "no graceful exit on SIGTERM"
+    );
+}
+
+#[test]
+fn production_mode_refuses_the_development_signer_and_a_missing_pepper() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = diffver()
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DIFFVER_MODE", "production")
+        .env("DIFFVER_API_KEY_PEPPER", "p".repeat(40))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refuses the development signer"), "{err}");
+    assert!(
+        !dir.path().join("diffver-data").exists(),
+        "storage touched before refusing"
+    );
+    let key = dir.path().join("signing.key");
+    std::fs::write(&key, "k".repeat(40)).unwrap();
+    let out = diffver()
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DIFFVER_MODE", "production")
+        .env("DIFFVER_SIGNING_KEY_FILE", &key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DIFFVER_API_KEY_PEPPER"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_and_s3_with_two_apis_and_two_workers() {
+    let Some(db) = support::pg().await else {
+        return;
+    };
+    let Some(moto) = support::moto("diffver-e2e") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("signing.key");
+    std::fs::write(&key_file, "an operator signing key of 32+ bytes\n").unwrap();
+    let envs: Vec<(&str, String)> = vec![
+        ("DIFFVER_MODE", "production".into()),
+        ("DIFFVER_DATABASE_URL", db.url.clone()),
+        ("DIFFVER_OBJECT_STORE", "s3://diffver-e2e/prod".into()),
+        (
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{}", moto.port),
+        ),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        (
+            "DIFFVER_API_KEY_PEPPER",
+            "a pepper of at least thirty-two bytes".into(),
+        ),
+        ("DIFFVER_SIGNING_KEY_FILE", key_file.display().to_string()),
+        ("DIFFVER_SIGNING_KEY_ID", "e2e-key".into()),
+        ("DIFFVER_DB_MAX_CONNECTIONS", "4".into()),
+    ];
+    let with_env = |args: &[&str]| {
+        let mut c = diffver();
+        c.current_dir(dir.path()).args(args);
+        for (k, v) in &envs {
+            c.env(k, v);
+        }
+        c
+    };
+    assert!(with_env(&["migrate"]).output().unwrap().status.success());
+    let tenant = admin_json(dir.path(), &envs, &["create-tenant", "acme"]);
+    let tenant_id = tenant["id"].as_str().unwrap();
+    let key = admin_json(
+        dir.path(),
+        &envs,
+        &["create-key", "--tenant", tenant_id, "--role", "tenant"],
+    )["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let apis = [
+        spawn(
+            with_env(&["serve", "--listen", "127.0.0.1:0", "--no-worker"]),
+            true,
+        ),
+        spawn(
+            with_env(&["serve", "--listen", "127.0.0.1:0", "--no-worker"]),
+            true,
+        ),
+    ];
+    let _workers = [
+        spawn(with_env(&["worker"]), false),
+        spawn(with_env(&["worker"]), false),
+    ];
+    // Production mode prints no bootstrap keys.
+    assert!(
+        apis[0]
+            .out
+            .recv_timeout(Duration::from_millis(200))
+            .is_err()
+    );
+
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let api = &apis[i % 2];
+        let diff = if i % 3 == 0 { SUSPICIOUS } else { CLEAN };
+        let scan = submit(&client, api, &key, diff).await;
+        assert_eq!(scan["status"], "completed", "{scan}");
+        assert_eq!(scan["decision"], if i % 3 == 0 { "fail" } else { "pass" });
+        ids.push((scan["id"].as_str().unwrap().to_owned(), diff));
+    }
+    // Any API process serves any scan; artifacts verify with the operator key.
+    for (i, (id, diff)) in ids.iter().enumerate().take(4) {
+        let (status, artifact) = fetch(
+            &client,
+            &apis[(i + 1) % 2],
+            &key,
+            &format!("/v1/scans/{id}/artifact"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let out = verify(
+            dir.path(),
+            &artifact,
+            diff,
+            &[
+                "--key-file",
+                key_file.to_str().unwrap(),
+                "--key-id",
+                "e2e-key",
+                "--production",
+            ],
+        );
+        assert!(out.contains("e2e-key"), "{out}");
+    }
+    // Idempotency across API processes.
+    let send = |api: usize| {
+        client
+            .post(url(&apis[api], "/v1/scans"))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .header("idempotency-key", "deploy-42")
+            .json(&json!({"diff": String::from_utf8_lossy(CLEAN)}))
+            .send()
+    };
+    let (a, b) = tokio::join!(send(0), send(1));
+    let (a, b): (Value, Value) = (
+        a.unwrap().json().await.unwrap(),
+        b.unwrap().json().await.unwrap(),
+    );
+    assert_eq!(a["id"], b["id"]);
+    // Readiness checks both Postgres and S3.
+    let r = client.get(url(&apis[1], "/readyz")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
