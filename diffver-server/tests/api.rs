@@ -934,3 +934,46 @@ async fn probes_and_metrics() {
     // No key material in the exposition.
     assert!(!text.contains("dv_"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaked_diffver_key_is_caught_and_not_echoed() {
+    let e = env().await;
+    let tenant = &e.tenant_a;
+    let leaked = post_json(
+        &e,
+        &format!("/v1/admin/tenants/{tenant}/api-keys"),
+        &e.admin,
+        &json!({"name": "leak", "role": "tenant"}),
+    )
+    .await
+    .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let diff = format!(
+        "diff --git a/ci.env b/ci.env\nnew file mode 100644\n--- /dev/null\n+++ b/ci.env\n@@ -0,0 +1 @@\n+DIFFVER_API_KEY={leaked}\n"
+    );
+    let scan = submit(&e, &e.key_a, diff.as_bytes(), 10).await.json();
+    assert_eq!(scan["decision"], "fail", "{scan}");
+    let id = scan["id"].as_str().unwrap();
+    let f = get(&e, &format!("/v1/scans/{id}/findings"), &e.key_a)
+        .await
+        .json();
+    assert!(
+        f["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule_id"] == "secret.diffver-api-key" && f["blocking"] == true),
+        "{f}"
+    );
+    for path in ["findings", "artifact", "report.sarif", "report.html"] {
+        let body = get(&e, &format!("/v1/scans/{id}/{path}"), &e.key_a)
+            .await
+            .body;
+        assert!(
+            !String::from_utf8_lossy(&body).contains(&leaked[20..]),
+            "{path} echoes the secret"
+        );
+    }
+}
