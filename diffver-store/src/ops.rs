@@ -78,6 +78,18 @@ macro_rules! shared_helpers {
             actor: &str,
             now: Millis,
         ) -> Result<CreatedApiKey> {
+            if name.trim().is_empty() || name.len() > 200 {
+                return Err(StoreError::Invalid {
+                    field: "name",
+                    reason: "must be 1-200 characters, not only spaces",
+                });
+            }
+            if role == Role::Admin && user_id.is_none() {
+                return Err(StoreError::Invalid {
+                    field: "role",
+                    reason: "an admin key needs an admin user",
+                });
+            }
             if let Some(user) = user_id {
                 let found: Option<(String,)> =
                     sqlx::query_as("SELECT role FROM users WHERE tenant_id = $1 AND id = $2")

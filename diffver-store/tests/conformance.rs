@@ -763,6 +763,17 @@ async fn api_keys<S: Store>(s: &S) {
             .await,
         Err(StoreError::Invalid { .. })
     ));
+    // ... and so does an admin key with no user at all; a key needs a name.
+    assert!(matches!(
+        s.create_api_key(&t.id, None, "x", Role::Admin, "root", T0)
+            .await,
+        Err(StoreError::Invalid { .. })
+    ));
+    assert!(matches!(
+        s.create_api_key(&t.id, None, "  ", Role::Tenant, "root", T0)
+            .await,
+        Err(StoreError::Invalid { .. })
+    ));
     let other = s.create_tenant("o", 30, T0).await.expect("tenant");
     assert!(matches!(
         s.create_api_key(&other.id, Some(&admin.id), "x", Role::Tenant, "root", T0)
