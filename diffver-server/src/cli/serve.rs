@@ -16,7 +16,8 @@ pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "DIFFVER_LISTEN", default_value = "127.0.0.1:8080")]
     pub(crate) listen: SocketAddr,
-    /// Scans processed at once by this process's worker (default: the number of cores).
+    /// Scans processed at once by this process's worker (default: four per core; a
+    /// scan waits on storage as much as it computes).
     #[arg(long, env = "DIFFVER_WORKERS", value_name = "N")]
     pub(crate) workers: Option<usize>,
     /// Serve the API only (run `diffver worker` processes elsewhere).

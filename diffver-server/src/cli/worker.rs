@@ -10,7 +10,7 @@ use super::service_args::{SignerArgs, StoreArgs, runtime};
 
 #[derive(clap::Args)]
 pub(crate) struct WorkerArgs {
-    /// Scans processed at once (default: the number of cores).
+    /// Scans processed at once (default: four per core).
     #[arg(long, env = "DIFFVER_WORKERS", value_name = "N")]
     pub(crate) workers: Option<usize>,
     #[command(flatten)]

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diffver_core::artifact::HmacSigner;
-use diffver_store::{Objects, Store, TenantId, TenantSettings};
+use diffver_store::{Objects, ScanId, Store, TenantId, TenantSettings};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
 
@@ -61,9 +61,9 @@ pub struct Shared<S> {
     pub limiter: Limiter,
     /// Metrics exposition.
     pub metrics: PrometheusHandle,
-    /// Signalled whenever a worker of this process finishes a scan, so `?wait=`
-    /// answers at once; waits also poll, for workers in other processes.
-    pub finished: Notify,
+    /// Wakes the `?wait=` requests of a scan when a worker of this process finishes
+    /// it; waits also poll, for workers in other processes.
+    pub finished: Finished,
 }
 
 impl<S: Store + Clone + 'static> AppState<S> {
@@ -82,7 +82,7 @@ impl<S: Store + Clone + 'static> AppState<S> {
                 settings,
                 limiter: Limiter::default(),
                 metrics: super::telemetry::prometheus(),
-                finished: Notify::new(),
+                finished: Finished::default(),
             }),
         }
     }
@@ -92,6 +92,44 @@ impl<S> std::ops::Deref for AppState<S> {
     type Target = Shared<S>;
     fn deref(&self) -> &Shared<S> {
         &self.inner
+    }
+}
+
+/// Per-scan wake-ups: a finishing worker wakes only the requests waiting for that
+/// scan (not every waiter in the process).
+#[derive(Default)]
+pub struct Finished {
+    waiting: Mutex<HashMap<ScanId, Arc<Notify>>>,
+}
+
+impl Finished {
+    /// The notifier of a scan, registered until [`Finished::forget`].
+    pub fn register(&self, scan: &ScanId) -> Arc<Notify> {
+        match self.waiting.lock() {
+            Ok(mut m) => Arc::clone(m.entry(scan.clone()).or_default()),
+            Err(_) => Arc::new(Notify::new()),
+        }
+    }
+
+    /// Drops a scan's notifier once nobody waits on it.
+    pub fn forget(&self, scan: &ScanId, mine: &Arc<Notify>) {
+        if let Ok(mut m) = self.waiting.lock() {
+            // Two references: the map's and the caller's.
+            if m.get(scan)
+                .is_some_and(|n| Arc::ptr_eq(n, mine) && Arc::strong_count(n) <= 2)
+            {
+                m.remove(scan);
+            }
+        }
+    }
+
+    /// Wakes the requests waiting for `scan`.
+    pub fn notify(&self, scan: &ScanId) {
+        if let Ok(m) = self.waiting.lock()
+            && let Some(n) = m.get(scan)
+        {
+            n.notify_waiters();
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 //! | `jobs_retried_total` | counter | — |
 //! | `auth_failures_total` | counter | `reason` (`missing`, `malformed`, `invalid`, `forbidden`) |
 //! | `rate_limited_total` | counter | `limit` (`rate`, `in_flight`) |
-//! | `retention_diffs_total` | counter | `outcome` (`deleted`, `failed`) |
+//! | `retention_diffs_total` | counter | `outcome` (`deleted`, `already_gone`, `failed`) |
 //! | `queue_jobs` | gauge | `status` (`queued`, `running`, `dead_letter`) |
 //! | `queue_oldest_age_seconds` | gauge | — |
 //!

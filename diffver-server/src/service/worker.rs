@@ -164,6 +164,30 @@ async fn maintenance<S: Store>(state: &AppState<S>, settings: &WorkerSettings) {
         }
         Err(e) => tracing::warn!(error = %e, "reaping failed"),
     }
+    match diffver_store::run_retention(&state.store, &state.objects, now, 500).await {
+        Ok(r) => {
+            for (outcome, n) in [
+                ("deleted", r.deleted),
+                ("already_gone", r.already_gone),
+                ("failed", r.failed),
+            ] {
+                if n > 0 {
+                    metrics::counter!("diffver_retention_diffs_total", "outcome" => outcome)
+                        .increment(n);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "retention pass failed"),
+    }
+    // Idempotency keys are honoured for a day; finished jobs are kept a week.
+    let _ = state
+        .store
+        .prune_idempotency(now.plus_ms(-86_400_000))
+        .await;
+    let _ = state
+        .store
+        .prune_finished_jobs(now.plus_ms(-7 * 86_400_000))
+        .await;
     if let Ok(q) = state.store.queue_stats().await {
         metrics::gauge!("diffver_queue_jobs", "status" => "queued").set(q.queued as f64);
         metrics::gauge!("diffver_queue_jobs", "status" => "running").set(q.running as f64);
@@ -182,9 +206,6 @@ async fn process<S: Store + Clone + 'static>(
     lease: Lease,
 ) {
     let started = Instant::now();
-    let span = tracing::info_span!("job", scan_id = %lease.scan_id, tenant_id = %lease.tenant_id, job_id = lease.job_id, attempt = lease.attempt);
-    let _enter = span.enter();
-    drop(_enter);
     let heartbeat = {
         let state = state.clone();
         let lease = lease.clone();
@@ -243,7 +264,7 @@ async fn process<S: Store + Clone + 'static>(
         tracing::warn!(scan_id = %lease.scan_id, error = %format!("{e:#}"), "job outcome not recorded");
     }
     metrics::histogram!("diffver_scan_duration_seconds").record(started.elapsed().as_secs_f64());
-    state.finished.notify_waiters();
+    state.finished.notify(&lease.scan_id);
 }
 
 async fn finish<S: Store>(

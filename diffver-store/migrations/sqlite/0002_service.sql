@@ -16,3 +16,6 @@ ALTER TABLE api_keys ADD COLUMN expires_ms BIGINT;
 -- Whether a finished scan blocks the change: `fail` always does; an `error` does unless
 -- the tenant or its policy is fail-open. Recorded so a caller need not open the artifact.
 ALTER TABLE scans ADD COLUMN blocking BOOLEAN;
+
+-- The API counts a tenant's scans in flight on every submission (its `max_in_flight`).
+CREATE INDEX scans_in_flight ON scans (tenant_id) WHERE status IN ('queued', 'running');

@@ -312,25 +312,33 @@ async fn wait_for<S: Store + Clone + 'static>(
     wait: Duration,
 ) -> ApiResult<Scan> {
     let deadline = Instant::now() + wait;
-    loop {
-        let finished = st.finished.notified();
+    let id = scan.id.clone();
+    let notify = st.finished.register(&id);
+    let mut poll = Duration::from_millis(20);
+    let result = loop {
+        let finished = notify.notified();
         if matches!(scan.status, ScanStatus::Completed | ScanStatus::Error) {
-            return Ok(scan);
+            break Ok(scan);
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Ok(scan);
+            break Ok(scan);
         }
         tokio::select! {
             () = finished => {}
-            () = tokio::time::sleep(left.min(Duration::from_millis(50))) => {}
+            () = tokio::time::sleep(left.min(poll)) => {
+                // Polling finds scans finished by workers in other processes; it backs
+                // off so that many waiting requests do not flood the database.
+                poll = (poll * 2).min(Duration::from_millis(250));
+            }
         }
-        scan = st
-            .store
-            .get_scan(tenant, &scan.id)
-            .await
-            .map_err(|e| Problem::from_store(e, "scan"))?;
-    }
+        match st.store.get_scan(tenant, &id).await {
+            Ok(s) => scan = s,
+            Err(e) => break Err(Problem::from_store(e, "scan")),
+        }
+    };
+    st.finished.forget(&id, &notify);
+    result
 }
 
 /// `GET /v1/scans/{id}`.
