@@ -21,7 +21,6 @@
 )]
 
 #[path = "../../diffver-store/tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::io::{BufRead as _, BufReader};

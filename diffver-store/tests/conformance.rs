@@ -38,6 +38,7 @@ fn outputs(n: usize) -> ScanOutputs {
     ScanOutputs {
         decision: Some(Decision::Fail),
         policy_hash: Some("sha256:p".into()),
+        blocking: Some(true),
         artifact_key: Some("artifacts/x.json".into()),
         html_key: None,
         error: None,
@@ -81,6 +82,7 @@ async fn scan_lifecycle<S: Store>(s: &S) {
     let done = s.get_scan(&t.id, &scan.id).await.expect("get");
     assert_eq!(done.status, ScanStatus::Completed);
     assert_eq!(done.decision, Some(Decision::Fail));
+    assert_eq!(done.blocking, Some(true));
     assert_eq!(done.started, Some(T0.plus_ms(1)));
     assert_eq!(done.completed, Some(T0.plus_ms(3)));
     assert_eq!(done.artifact_key.as_deref(), Some("artifacts/x.json"));
