@@ -3,7 +3,8 @@
 //!
 //! A backend provides, as inherent methods: `tenant_tx(&TenantId)` (a transaction
 //! confined to one tenant), `system_tx()` (one that may span tenants, for the queue
-//! and maintenance), `jobs_enqueued()` (wakes local waiters), `insert_findings` and
+//! and maintenance), their read-only twins `tenant_read_tx` and `system_read_tx`
+//! (on SQLite a deferred `BEGIN`, so readers do not queue behind the one writer), `jobs_enqueued()` (wakes local waiters), `insert_findings` and
 //! the backend-specific queue statements (`claim`, `complete_batch`).
 
 /// Inherent helpers shared by both backends.
@@ -338,7 +339,7 @@ macro_rules! shared_ops {
         }
 
         async fn queue_stats(&self) -> Result<QueueStats> {
-            let mut tx = self.system_tx().await?;
+            let mut tx = self.system_read_tx().await?;
             let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
                 "SELECT status, COUNT(*), MIN(created_ms) FROM scan_jobs \
                  WHERE status IN ('queued', 'running', 'dead_letter') GROUP BY status",
@@ -361,7 +362,7 @@ macro_rules! shared_ops {
         }
 
         async fn list_tenants(&self) -> Result<Vec<Tenant>> {
-            let mut tx = self.system_tx().await?;
+            let mut tx = self.system_read_tx().await?;
             let rows: Vec<TenantRow> =
                 sqlx::query_as(concat!("SELECT ", tenant_cols!(), " FROM tenants ORDER BY created_ms, id"))
                     .fetch_all(&mut *tx)
@@ -420,7 +421,7 @@ macro_rules! shared_ops {
         }
 
         async fn scans_in_flight(&self, tenant: &TenantId) -> Result<i64> {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let (n,): (i64,) = sqlx::query_as(
                 "SELECT COUNT(*) FROM scans WHERE tenant_id = $1 AND status IN ('queued', 'running')",
             )
@@ -432,7 +433,7 @@ macro_rules! shared_ops {
         }
 
         async fn get_tenant(&self, tenant: &TenantId) -> Result<Tenant> {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let row: Option<TenantRow> =
                 sqlx::query_as(concat!("SELECT ", tenant_cols!(), " FROM tenants WHERE id = $1"))
                     .bind(tenant.as_str())
@@ -518,7 +519,7 @@ macro_rules! shared_ops {
         }
 
         async fn get_user(&self, tenant: &TenantId, id: &str) -> Result<User> {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let row: Option<UserRow> = sqlx::query_as(
                 "SELECT tenant_id, id, email, role, created_ms FROM users \
                  WHERE tenant_id = $1 AND id = $2",
@@ -602,7 +603,7 @@ macro_rules! shared_ops {
         }
 
         async fn find_api_key(&self, prefix: &str) -> Result<ApiKey> {
-            let mut tx = self.system_tx().await?;
+            let mut tx = self.system_read_tx().await?;
             let row: Option<ApiKeyRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 apikey_cols!(),
@@ -616,7 +617,7 @@ macro_rules! shared_ops {
         }
 
         async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>> {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let rows: Vec<ApiKeyRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 apikey_cols!(),
@@ -673,7 +674,7 @@ macro_rules! shared_ops {
                 let _ = crate::apikey::matches(&self.pepper, presented, &[]);
                 return Err(StoreError::Unauthenticated);
             };
-            let mut tx = self.system_tx().await?;
+            let mut tx = self.system_read_tx().await?;
             type KeyLookup = (String, Vec<u8>, String, Option<i64>, Option<i64>, Option<i64>, Option<String>);
             let row: Option<KeyLookup> = sqlx::query_as(
                 "SELECT tenant_id, secret_hmac, role, revoked_ms, expires_ms, last_used_ms, user_id \
@@ -692,16 +693,22 @@ macro_rules! shared_ops {
             {
                 return Err(StoreError::Unauthenticated);
             }
-            // `last_used` is kept to the minute: no write per request.
-            if last_used.is_none_or(|t| now.0 - t >= crate::apikey::LAST_USED_GRANULARITY_MS) {
-                sqlx::query("UPDATE api_keys SET last_used_ms = $3 WHERE tenant_id = $1 AND id = $2")
-                    .bind(&tenant)
-                    .bind(id)
-                    .bind(now.0)
-                    .execute(&mut *tx)
-                    .await?;
-            }
             tx.commit().await?;
+            // `last_used` is kept to the minute: no write per request (and the write,
+            // when due, is a transaction of its own so the lookup stays a read).
+            if last_used.is_none_or(|t| now.0 - t >= crate::apikey::LAST_USED_GRANULARITY_MS) {
+                let mut tx = self.system_tx().await?;
+                sqlx::query(
+                    "UPDATE api_keys SET last_used_ms = $3 WHERE tenant_id = $1 AND id = $2 \
+                     AND (last_used_ms IS NULL OR last_used_ms < $3)",
+                )
+                .bind(&tenant)
+                .bind(id)
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+            }
             Ok(Principal {
                 tenant_id: TenantId::from_db(tenant),
                 key_id: id.to_owned(),
@@ -839,7 +846,7 @@ macro_rules! shared_ops {
         }
 
         async fn get_scan(&self, tenant: &TenantId, id: &ScanId) -> Result<Scan> {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let row: Option<ScanRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 scan_cols!(),
@@ -854,7 +861,7 @@ macro_rules! shared_ops {
         }
 
         async fn get_diff_blob(&self, tenant: &TenantId, id: &ScanId) -> Result<DiffBlob> {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let row: Option<BlobRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 blob_cols!(),
@@ -883,7 +890,7 @@ macro_rules! shared_ops {
                 })?,
             };
             let limit = limit.clamp(1, 1000);
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             Self::scan_exists(&mut tx, tenant, id).await?;
             let rows: Vec<FindingRow> = sqlx::query_as(concat!(
                 "SELECT ",
@@ -1011,7 +1018,7 @@ macro_rules! shared_ops {
         }
 
         async fn list_jobs(&self, tenant: &TenantId, scan: &ScanId) -> Result<Vec<Job>> {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             Self::scan_exists(&mut tx, tenant, scan).await?;
             let rows: Vec<JobRow> = sqlx::query_as(concat!(
                 "SELECT ",
@@ -1027,7 +1034,7 @@ macro_rules! shared_ops {
         }
 
         async fn list_dead_letters(&self, tenant: &TenantId) -> Result<Vec<Job>> {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let rows: Vec<JobRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 job_cols!(),
@@ -1110,7 +1117,7 @@ macro_rules! shared_ops {
         }
 
         async fn expired_diffs(&self, now: Millis, limit: i64) -> Result<Vec<DiffBlob>> {
-            let mut tx = self.system_tx().await?;
+            let mut tx = self.system_read_tx().await?;
             let rows: Vec<BlobRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 blob_cols!(),
@@ -1223,7 +1230,7 @@ macro_rules! shared_ops {
         }
 
         async fn get_policy(&self, tenant: &TenantId, name: &str, version: i32) -> Result<Policy> {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let row: Option<PolicyRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 policy_cols!(),
@@ -1239,7 +1246,7 @@ macro_rules! shared_ops {
         }
 
         async fn active_policy(&self, tenant: &TenantId, name: &str) -> Result<Policy> {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let row: Option<PolicyRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 policy_cols!(),
@@ -1254,7 +1261,7 @@ macro_rules! shared_ops {
         }
 
         async fn list_policies(&self, tenant: &TenantId) -> Result<Vec<Policy>> {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let rows: Vec<PolicyRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 policy_cols!(),
@@ -1408,7 +1415,7 @@ macro_rules! shared_ops {
         }
 
         async fn get_exception(&self, tenant: &TenantId, id: &str) -> Result<PolicyException> {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let row: Option<ExceptionRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 exception_cols!(),
@@ -1428,7 +1435,7 @@ macro_rules! shared_ops {
             tenant: &TenantId,
             active_at: Option<Millis>,
         ) -> Result<Vec<PolicyException>> {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let rows: Vec<ExceptionRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 exception_cols!(),
@@ -1531,7 +1538,7 @@ macro_rules! shared_ops {
                 Some((k, i)) => (Some(k.as_str()), Some(i.as_str())),
                 None => (None, None),
             };
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let rows: Vec<AuditRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 audit_cols!(),
@@ -1552,7 +1559,7 @@ macro_rules! shared_ops {
         }
 
         async fn verify_audit_chain(&self, tenant: &TenantId) -> Result<AuditHead> {
-            let mut tx = self.tenant_tx(tenant).await?;
+            let mut tx = self.tenant_read_tx(tenant).await?;
             let rows: Vec<AuditRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 audit_cols!(),

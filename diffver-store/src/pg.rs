@@ -144,6 +144,15 @@ impl PgStore {
         Ok(tx)
     }
 
+    /// Reads take the same scoped transactions on Postgres (MVCC readers never wait).
+    async fn tenant_read_tx(&self, tenant: &TenantId) -> Result<Tx> {
+        self.tenant_tx(tenant).await
+    }
+
+    async fn system_read_tx(&self) -> Result<Tx> {
+        self.system_tx().await
+    }
+
     /// New jobs are announced by the `scan_jobs_notify` trigger.
     fn jobs_enqueued(&self) {}
 

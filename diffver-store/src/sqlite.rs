@@ -60,7 +60,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(8)
             .connect_with(opts)
             .await?;
         Ok(SqliteStore {
@@ -99,6 +99,16 @@ impl SqliteStore {
 
     async fn system_tx(&self) -> Result<Tx> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// A read-only transaction: a deferred `BEGIN` that never takes the write lock,
+    /// so in WAL mode it runs beside the writer on its own snapshot.
+    async fn tenant_read_tx(&self, _tenant: &TenantId) -> Result<Tx> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn system_read_tx(&self) -> Result<Tx> {
+        Ok(self.pool.begin().await?)
     }
 
     fn jobs_enqueued(&self) {
