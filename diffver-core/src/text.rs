@@ -43,6 +43,12 @@ pub fn is_deceptive_char(c: char) -> bool {
 /// the data is updated, without a hand-kept list.
 pub fn is_display_hazard(c: char) -> bool {
     use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+    // ASCII fast path (the common case, per character of every report): in ASCII
+    // only the C0 controls and DEL are hazards (category Cc); `ascii_agrees`
+    // checks this against the table for all 128.
+    if c.is_ascii() {
+        return c.is_ascii_control();
+    }
     matches!(
         c.general_category(),
         GeneralCategory::Control
@@ -110,6 +116,23 @@ pub fn escape_for_display(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn ascii_agrees() {
+        use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+        for b in 0u8..128 {
+            let c = char::from(b);
+            let by_table = matches!(
+                c.general_category(),
+                GeneralCategory::Control
+                    | GeneralCategory::Format
+                    | GeneralCategory::LineSeparator
+                    | GeneralCategory::ParagraphSeparator
+            ) || super::is_deceptive_char(c);
+            assert_eq!(super::is_display_hazard(c), by_table, "{b:#x}");
+        }
+    }
+
     use super::*;
 
     #[test]
