@@ -20,6 +20,9 @@ pub struct ApiSettings {
     pub max_attempts: i32,
     /// How long tenant settings are cached by the limiter.
     pub settings_ttl: Duration,
+    /// How long a worker reuses a tenant's resolved policy (with its exceptions and
+    /// on-error setting); changes apply to scans started after it.
+    pub policy_ttl: Duration,
 }
 
 impl Default for ApiSettings {
@@ -29,6 +32,7 @@ impl Default for ApiSettings {
             max_wait_secs: 30,
             max_attempts: 5,
             settings_ttl: Duration::from_secs(5),
+            policy_ttl: Duration::from_secs(1),
         }
     }
 }
@@ -64,6 +68,11 @@ pub struct Shared<S> {
     /// Wakes the `?wait=` requests of a scan when a worker of this process finishes
     /// it; waits also poll, for workers in other processes.
     pub finished: Finished,
+    /// Resolved policies by (tenant, policy name), for [`ApiSettings::policy_ttl`]:
+    /// under load a worker resolves each tenant's policy, exceptions and settings
+    /// once per interval, not once per scan.
+    pub policies:
+        Mutex<HashMap<(TenantId, Option<String>), (Instant, Arc<diffver_core::policy::Policy>)>>,
 }
 
 impl<S: Store + Clone + 'static> AppState<S> {
@@ -83,7 +92,18 @@ impl<S: Store + Clone + 'static> AppState<S> {
                 limiter: Limiter::default(),
                 metrics: super::telemetry::prometheus(),
                 finished: Finished::default(),
+                policies: Mutex::new(HashMap::new()),
             }),
+        }
+    }
+}
+
+impl<S> AppState<S> {
+    /// Drops a tenant's cached policies (after a governance change in this process;
+    /// other processes pick it up within `policy_ttl`).
+    pub fn forget_policies(&self, tenant: &TenantId) {
+        if let Ok(mut m) = self.policies.lock() {
+            m.retain(|(t, _), _| t != tenant);
         }
     }
 }

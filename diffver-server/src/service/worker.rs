@@ -304,8 +304,32 @@ async fn finish<S: Store>(
     }
 }
 
-/// The policy a scan runs under.
+/// The policy a scan runs under, reused for `policy_ttl`.
 async fn policy_for<S: Store>(
+    state: &AppState<S>,
+    lease: &Lease,
+    policy_name: Option<&str>,
+) -> anyhow::Result<Arc<Policy>> {
+    let key = (lease.tenant_id.clone(), policy_name.map(str::to_owned));
+    let ttl = state.settings.policy_ttl;
+    if let Ok(m) = state.policies.lock()
+        && let Some((at, p)) = m.get(&key)
+        && at.elapsed() < ttl
+    {
+        return Ok(Arc::clone(p));
+    }
+    let p = Arc::new(resolve_for(state, lease, policy_name).await?);
+    if let Ok(mut m) = state.policies.lock() {
+        if m.len() > 10_000 {
+            m.clear();
+        }
+        m.insert(key, (Instant::now(), Arc::clone(&p)));
+    }
+    Ok(p)
+}
+
+/// Reads and resolves the policy a scan runs under.
+async fn resolve_for<S: Store>(
     state: &AppState<S>,
     lease: &Lease,
     policy_name: Option<&str>,
@@ -382,11 +406,11 @@ async fn give_up<S: Store>(
         Err(_) => {
             // Even the policy cannot be read: the tenant's setting decides alone.
             let tenant = state.store.get_tenant(&lease.tenant_id).await?;
-            evaluate::resolve_policy(
+            Arc::new(evaluate::resolve_policy(
                 &PolicySource::Builtin("standard".into()),
                 &[],
                 tenant.settings.on_error,
-            )?
+            )?)
         }
     };
     let now = evaluate::scan_time(scan.created.0)?;

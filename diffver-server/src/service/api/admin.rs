@@ -162,6 +162,7 @@ pub(crate) async fn update_tenant<S: Store + Clone + 'static>(
         .await
         .map_err(|e| Problem::from_store(e, "tenant"))?;
     st.limiter.cache_settings(&id, t.settings);
+    st.forget_policies(&id);
     Ok(json_response(StatusCode::OK, &tenant_view(&t)))
 }
 

@@ -108,6 +108,7 @@ pub(crate) async fn create_policy<S: Store + Clone + 'static>(
             .await
             .map_err(|e| Problem::from_store(e, "policy"))?;
     }
+    st.forget_policies(&caller.0.tenant_id);
     Ok(json_response(StatusCode::CREATED, &policy_view(&p, true)))
 }
 
@@ -162,6 +163,7 @@ pub(crate) async fn activate_policy<S: Store + Clone + 'static>(
         )
         .await
         .map_err(|e| Problem::from_store(e, "policy"))?;
+    st.forget_policies(&caller.0.tenant_id);
     Ok(json_response(StatusCode::OK, &policy_view(&p, false)))
 }
 
@@ -184,6 +186,7 @@ pub(crate) async fn delete_policy<S: Store + Clone + 'static>(
         )
         .await
         .map_err(|e| Problem::from_store(e, "policy"))?;
+    st.forget_policies(&caller.0.tenant_id);
     Ok(json_response(
         StatusCode::OK,
         &serde_json::json!({"deleted": true}),
@@ -278,6 +281,7 @@ pub(crate) async fn create_exception<S: Store + Clone + 'static>(
         .create_exception(&caller.0.tenant_id, new, now)
         .await
         .map_err(|e| Problem::from_store(e, "exception"))?;
+    st.forget_policies(&caller.0.tenant_id);
     Ok(json_response(StatusCode::CREATED, &exception_view(&e)))
 }
 
@@ -351,6 +355,7 @@ pub(crate) async fn update_exception<S: Store + Clone + 'static>(
         )
         .await
         .map_err(|e| Problem::from_store(e, "exception"))?;
+    st.forget_policies(&caller.0.tenant_id);
     Ok(json_response(StatusCode::OK, &exception_view(&e)))
 }
 
@@ -369,6 +374,7 @@ pub(crate) async fn delete_exception<S: Store + Clone + 'static>(
         )
         .await
         .map_err(|e| Problem::from_store(e, "exception"))?;
+    st.forget_policies(&caller.0.tenant_id);
     Ok(json_response(
         StatusCode::OK,
         &serde_json::json!({"deleted": true}),
