@@ -977,3 +977,113 @@ async fn a_leaked_diffver_key_is_caught_and_not_echoed() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baselines_suppress_what_they_list() {
+    let e = env().await;
+    let k = e.key_a.clone();
+    let first = submit(&e, &k, SUSPICIOUS, 10).await.json();
+    let id = first["id"].as_str().unwrap();
+    let f = get(&e, &format!("/v1/scans/{id}/findings?limit=1000"), &k)
+        .await
+        .json();
+    let items = f["items"].as_array().unwrap();
+    assert!(items.iter().all(|f| f["suppressed"] == false));
+    let entries: Vec<Value> = items
+        .iter()
+        .map(|f| json!({"fingerprint": f["fingerprint"], "rule": f["rule_id"]}))
+        .collect();
+    let file = json!({"schema": "diffver.baseline/v1", "findings": entries});
+    let r = call(
+        &e.router,
+        "PUT",
+        "/v1/baselines/main",
+        Some(&k),
+        Some("application/json"),
+        serde_json::to_vec(&file).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["entries"].as_i64().unwrap() as usize, items.len());
+    // Not a baseline: refused.
+    call(
+        &e.router,
+        "PUT",
+        "/v1/baselines/bad",
+        Some(&k),
+        Some("application/json"),
+        b"{\"x\": 1}".to_vec(),
+    )
+    .await
+    .problem(400, "invalid-request");
+    // A scan naming an unknown baseline is refused; naming this one suppresses.
+    call(
+        &e.router,
+        "POST",
+        "/v1/scans?baseline=nope",
+        Some(&k),
+        Some("text/x-diff"),
+        SUSPICIOUS.to_vec(),
+    )
+    .await
+    .problem(400, "invalid-request");
+    let r = call(
+        &e.router,
+        "POST",
+        "/v1/scans?wait=10&baseline=main",
+        Some(&k),
+        Some("text/x-diff"),
+        SUSPICIOUS.to_vec(),
+    )
+    .await;
+    let second = r.json();
+    assert_eq!(second["baseline"], "main");
+    let id2 = second["id"].as_str().unwrap();
+    let f2 = get(&e, &format!("/v1/scans/{id2}/findings?limit=1000"), &k)
+        .await
+        .json();
+    let suppressed = f2["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["suppressed"] == true)
+        .count();
+    assert!(suppressed > 0, "{f2}");
+    assert_ne!(second["decision"], first["decision"], "{second}");
+    // Tenant B cannot see or use it.
+    get(&e, "/v1/baselines/main", &e.key_b)
+        .await
+        .problem(404, "not-found");
+    call(
+        &e.router,
+        "POST",
+        "/v1/scans?baseline=main",
+        Some(&e.key_b),
+        Some("text/x-diff"),
+        CLEAN.to_vec(),
+    )
+    .await
+    .problem(400, "invalid-request");
+    assert_eq!(
+        get(&e, "/v1/baselines", &k).await.json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let d = call(
+        &e.router,
+        "DELETE",
+        "/v1/baselines/main",
+        Some(&k),
+        None,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(d.status, StatusCode::OK);
+}

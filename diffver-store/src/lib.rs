@@ -25,7 +25,7 @@
 //! let scan = NewScan {
 //!     id, diff_sha256: diff.sha256, diff_size: diff.size, diff_object_key: diff.key,
 //!     policy_name: None, source: "api".into(), source_metadata: "{}".into(),
-//!     priority: 0, max_attempts: 5, idempotency: None,
+//!     priority: 0, max_attempts: 5, baseline_name: None, idempotency: None,
 //! };
 //! store.create_scan(&tenant.id, scan, now).await?;
 //!
@@ -53,10 +53,11 @@ mod waiter;
 pub use apikey::{KEY_PREFIX, Pepper, looks_like_key};
 pub use error::{Result, StoreError};
 pub use model::{
-    ApiKey, AuditEvent, AuditHead, AuditQuery, CreatedApiKey, CreatedScan, Decision, Delivery,
-    DeliveryStatus, DiffBlob, Finding, Idempotency, JobStatus, Millis, NewAuditEvent, NewException,
-    NewFinding, NewScan, OnErrorMode, Page, Policy, PolicyException, Principal, Role, Scan, ScanId,
-    ScanOutputs, ScanStatus, Tenant, TenantId, TenantSettings, User, WorkerId, sha256_hex,
+    ApiKey, AuditEvent, AuditHead, AuditQuery, Baseline, CreatedApiKey, CreatedScan, Decision,
+    Delivery, DeliveryStatus, DiffBlob, Finding, Idempotency, JobStatus, Millis, NewAuditEvent,
+    NewException, NewFinding, NewScan, OnErrorMode, Page, Policy, PolicyException, Principal, Role,
+    Scan, ScanId, ScanOutputs, ScanStatus, Tenant, TenantId, TenantSettings, User, WorkerId,
+    sha256_hex,
 };
 pub use objects::{Objects, StoredObject, artifact_html_key, artifact_json_key, diff_key};
 pub use pg::{PgConfig, PgStore};

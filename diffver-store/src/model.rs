@@ -408,6 +408,8 @@ pub struct NewScan {
     pub priority: i16,
     /// Attempts before the job is dead-lettered.
     pub max_attempts: i32,
+    /// The tenant baseline whose fingerprints the scan suppresses, if any.
+    pub baseline_name: Option<String>,
     /// The request's idempotency key, if it had one.
     pub idempotency: Option<Idempotency>,
 }
@@ -449,6 +451,8 @@ pub struct Scan {
     pub completed: Option<Millis>,
     /// Whether the finished scan blocks the change.
     pub blocking: Option<bool>,
+    /// The baseline the scan names.
+    pub baseline_name: Option<String>,
 }
 
 /// The result of [`crate::Store::create_scan`].
@@ -527,6 +531,25 @@ pub struct ScanOutputs {
     pub error: Option<String>,
     /// Findings in their total order.
     pub findings: Vec<NewFinding>,
+}
+
+/// A named baseline of a tenant (diffver's baseline JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Baseline {
+    /// Its tenant.
+    pub tenant_id: TenantId,
+    /// Its name.
+    pub name: String,
+    /// The baseline JSON.
+    pub body: String,
+    /// SHA-256 of the body.
+    pub sha256: String,
+    /// How many fingerprints it holds.
+    pub entries: i32,
+    /// Who stored this version.
+    pub author: String,
+    /// When.
+    pub updated: Millis,
 }
 
 /// One version of a named policy.

@@ -487,6 +487,12 @@ macro_rules! shared_ops {
             role: Role,
             now: Millis,
         ) -> Result<User> {
+            if email.trim().is_empty() || email.len() > 320 || email.chars().any(char::is_control) {
+                return Err(StoreError::Invalid {
+                    field: "email",
+                    reason: "must be 1-320 characters without control characters",
+                });
+            }
             let id = format!("u-{}", crate::model::random_hex(12)?);
             let mut tx = self.tenant_tx(tenant).await?;
             let r = sqlx::query(
@@ -778,7 +784,8 @@ macro_rules! shared_ops {
             }
             let r = sqlx::query(
                 "INSERT INTO scans (tenant_id, id, status, diff_sha256, diff_size, policy_name, \
-                 source, source_metadata, created_ms) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8)",
+                 source, source_metadata, created_ms, baseline_name) \
+                 VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(tenant.as_str())
             .bind(scan.id.as_str())
@@ -788,6 +795,7 @@ macro_rules! shared_ops {
             .bind(&scan.source)
             .bind(&scan.source_metadata)
             .bind(now.0)
+            .bind(scan.baseline_name.as_deref())
             .execute(&mut *tx)
             .await;
             match r {
@@ -842,6 +850,7 @@ macro_rules! shared_ops {
                 started: None,
                 completed: None,
                 blocking: None,
+                baseline_name: scan.baseline_name,
             }))
         }
 
@@ -1412,6 +1421,112 @@ macro_rules! shared_ops {
                 created: now,
                 expires: exception.expires,
             })
+        }
+
+        async fn put_baseline(
+            &self,
+            tenant: &TenantId,
+            name: &str,
+            body: &str,
+            entries: i32,
+            actor: &str,
+            now: Millis,
+        ) -> Result<Baseline> {
+            if name.is_empty() || name.len() > 100 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+                return Err(StoreError::Invalid {
+                    field: "baseline name",
+                    reason: "must be 1-100 of [A-Za-z0-9._-]",
+                });
+            }
+            let sha = crate::model::sha256_hex(body.as_bytes());
+            let mut tx = self.tenant_tx(tenant).await?;
+            let r = sqlx::query(
+                "INSERT INTO baselines (tenant_id, name, body, sha256, entries, author, updated_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (tenant_id, name) DO UPDATE SET body = excluded.body, sha256 = excluded.sha256, \
+                 entries = excluded.entries, author = excluded.author, updated_ms = excluded.updated_ms",
+            )
+            .bind(tenant.as_str())
+            .bind(name)
+            .bind(body)
+            .bind(&sha)
+            .bind(entries)
+            .bind(actor)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await;
+            if let Err(e) = &r {
+                if is_foreign_key_violation(e) {
+                    return Err(StoreError::NotFound { kind: "tenant" });
+                }
+            }
+            r?;
+            let ev = NewAuditEvent {
+                actor: actor.to_owned(),
+                action: "baseline.put".to_owned(),
+                object_kind: "baseline".to_owned(),
+                object_id: name.to_owned(),
+                detail: format!("{{\"sha256\":{},\"entries\":{entries}}}", json_str(&sha)),
+            };
+            Self::audit_tx(&mut tx, tenant, &ev, now).await?;
+            tx.commit().await?;
+            Ok(Baseline {
+                tenant_id: tenant.clone(),
+                name: name.to_owned(),
+                body: body.to_owned(),
+                sha256: sha,
+                entries,
+                author: actor.to_owned(),
+                updated: now,
+            })
+        }
+
+        async fn get_baseline(&self, tenant: &TenantId, name: &str) -> Result<Baseline> {
+            let mut tx = self.tenant_read_tx(tenant).await?;
+            let row: Option<BaselineRow> = sqlx::query_as(concat!(
+                "SELECT ", baseline_cols!(), " FROM baselines WHERE tenant_id = $1 AND name = $2"
+            ))
+            .bind(tenant.as_str())
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            row.map(Baseline::from).ok_or(StoreError::NotFound { kind: "baseline" })
+        }
+
+        async fn list_baselines(&self, tenant: &TenantId) -> Result<Vec<Baseline>> {
+            let mut tx = self.tenant_read_tx(tenant).await?;
+            let rows: Vec<BaselineRow> = sqlx::query_as(concat!(
+                "SELECT ", baseline_cols!(), " FROM baselines WHERE tenant_id = $1 ORDER BY name"
+            ))
+            .bind(tenant.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(rows.into_iter().map(Baseline::from).collect())
+        }
+
+        async fn delete_baseline(&self, tenant: &TenantId, name: &str, actor: &str, now: Millis) -> Result<()> {
+            let mut tx = self.tenant_tx(tenant).await?;
+            let n = sqlx::query("DELETE FROM baselines WHERE tenant_id = $1 AND name = $2")
+                .bind(tenant.as_str())
+                .bind(name)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound { kind: "baseline" });
+            }
+            let ev = NewAuditEvent {
+                actor: actor.to_owned(),
+                action: "baseline.delete".to_owned(),
+                object_kind: "baseline".to_owned(),
+                object_id: name.to_owned(),
+                detail: "{}".to_owned(),
+            };
+            Self::audit_tx(&mut tx, tenant, &ev, now).await?;
+            tx.commit().await?;
+            Ok(())
         }
 
         async fn get_exception(&self, tenant: &TenantId, id: &str) -> Result<PolicyException> {

@@ -22,7 +22,7 @@ macro_rules! scan_cols {
     () => {
         "tenant_id, id, status, decision, diff_sha256, diff_size, \
     policy_name, policy_hash, source, source_metadata, artifact_key, html_key, error, \
-    created_ms, started_ms, completed_ms, blocking"
+    created_ms, started_ms, completed_ms, blocking, baseline_name"
     };
 }
 pub(crate) use scan_cols;
@@ -146,6 +146,7 @@ pub(crate) struct ScanRow {
     started_ms: Option<i64>,
     completed_ms: Option<i64>,
     blocking: Option<bool>,
+    baseline_name: Option<String>,
 }
 
 impl TryFrom<ScanRow> for Scan {
@@ -169,6 +170,7 @@ impl TryFrom<ScanRow> for Scan {
             started: r.started_ms.map(Millis),
             completed: r.completed_ms.map(Millis),
             blocking: r.blocking,
+            baseline_name: r.baseline_name,
         })
     }
 }
@@ -427,6 +429,38 @@ impl From<BlobRow> for DiffBlob {
             size: r.size,
             created: Millis(r.created_ms),
             deleted: r.deleted_ms.map(Millis),
+        }
+    }
+}
+
+macro_rules! baseline_cols {
+    () => {
+        "tenant_id, name, body, sha256, entries, author, updated_ms"
+    };
+}
+pub(crate) use baseline_cols;
+
+#[derive(FromRow)]
+pub(crate) struct BaselineRow {
+    tenant_id: String,
+    name: String,
+    body: String,
+    sha256: String,
+    entries: i32,
+    author: String,
+    updated_ms: i64,
+}
+
+impl From<BaselineRow> for crate::model::Baseline {
+    fn from(r: BaselineRow) -> crate::model::Baseline {
+        crate::model::Baseline {
+            tenant_id: TenantId::from_db(r.tenant_id),
+            name: r.name,
+            body: r.body,
+            sha256: r.sha256,
+            entries: r.entries,
+            author: r.author,
+            updated: Millis(r.updated_ms),
         }
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use crate::apikey::Pepper;
 use crate::error::{Result, StoreError, is_foreign_key_violation, is_unique_violation};
 use crate::model::{
-    ApiKey, AuditEvent, AuditHead, AuditQuery, CreatedApiKey, CreatedScan, Delivery,
+    ApiKey, AuditEvent, AuditHead, AuditQuery, Baseline, CreatedApiKey, CreatedScan, Delivery,
     DeliveryStatus, DiffBlob, Finding, JobStatus, Millis, NewAuditEvent, NewException, NewScan,
     Page, Policy, PolicyException, Principal, Role, Scan, ScanId, ScanOutputs, ScanStatus, Tenant,
     TenantId, TenantSettings, User, WorkerId,
@@ -28,9 +28,10 @@ use crate::queue::{
     Backoff, ClaimOptions, CompletionReport, FailOutcome, Job, Lease, QueueStats, ReapReport,
 };
 use crate::rows::{
-    ApiKeyRow, AuditRow, BlobRow, DeliveryRow, ExceptionRow, FindingRow, JobRow, LeaseRow,
-    PolicyRow, ScanRow, TenantRow, UserRow, apikey_cols, audit_cols, blob_cols, delivery_cols,
-    exception_cols, finding_cols, job_cols, policy_cols, scan_cols, tenant_cols,
+    ApiKeyRow, AuditRow, BaselineRow, BlobRow, DeliveryRow, ExceptionRow, FindingRow, JobRow,
+    LeaseRow, PolicyRow, ScanRow, TenantRow, UserRow, apikey_cols, audit_cols, baseline_cols,
+    blob_cols, delivery_cols, exception_cols, finding_cols, job_cols, policy_cols, scan_cols,
+    tenant_cols,
 };
 use crate::store::Store;
 use crate::waiter::JobWaiter;

@@ -4,7 +4,7 @@ use std::future::Future;
 
 use crate::error::Result;
 use crate::model::{
-    ApiKey, AuditEvent, AuditHead, AuditQuery, CreatedApiKey, CreatedScan, Delivery,
+    ApiKey, AuditEvent, AuditHead, AuditQuery, Baseline, CreatedApiKey, CreatedScan, Delivery,
     DeliveryStatus, DiffBlob, Finding, Millis, NewAuditEvent, NewException, NewScan, Page, Policy,
     PolicyException, Principal, Role, Scan, ScanId, ScanOutputs, Tenant, TenantId, TenantSettings,
     User,
@@ -318,6 +318,42 @@ pub trait Store: Send + Sync {
         tenant: &TenantId,
         name: &str,
         version: i32,
+        actor: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    // ---- baselines ----
+
+    /// Stores (or replaces) a named baseline and audits it.
+    #[allow(clippy::too_many_arguments)]
+    fn put_baseline(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        body: &str,
+        entries: i32,
+        actor: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<Baseline>> + Send;
+
+    /// A baseline.
+    fn get_baseline(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> impl Future<Output = Result<Baseline>> + Send;
+
+    /// The tenant's baselines, by name.
+    fn list_baselines(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Vec<Baseline>>> + Send;
+
+    /// Deletes a baseline and audits it.
+    fn delete_baseline(
+        &self,
+        tenant: &TenantId,
+        name: &str,
         actor: &str,
         now: Millis,
     ) -> impl Future<Output = Result<()>> + Send;

@@ -637,6 +637,71 @@ async fn policies<S: Store>(s: &S) {
     assert_eq!(list.iter().map(|p| p.version).collect::<Vec<_>>(), [2]);
 }
 
+async fn baselines<S: Store>(s: &S) {
+    let a = s.create_tenant("a", 30, T0).await.expect("tenant");
+    let b = s.create_tenant("b", 30, T0).await.expect("tenant");
+    let body = r#"{"fingerprints":[]}"#;
+    let v1 = s
+        .put_baseline(&a.id, "main", body, 0, "alice", T0)
+        .await
+        .expect("put");
+    assert_eq!(v1.sha256, diffver_store::sha256_hex(body.as_bytes()));
+    let v2 = s
+        .put_baseline(&a.id, "main", "{\"x\":1}", 3, "bob", T0.plus_ms(1))
+        .await
+        .expect("replace");
+    assert_eq!(s.get_baseline(&a.id, "main").await.expect("get"), v2);
+    assert_eq!(s.list_baselines(&a.id).await.expect("list").len(), 1);
+    // Another tenant sees nothing of it.
+    assert!(matches!(
+        s.get_baseline(&b.id, "main").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(s.list_baselines(&b.id).await.expect("list").is_empty());
+    assert!(matches!(
+        s.delete_baseline(&b.id, "main", "eve", T0).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.put_baseline(&a.id, "../x", body, 0, "bob", T0).await,
+        Err(StoreError::Invalid { .. })
+    ));
+    s.delete_baseline(&a.id, "main", "bob", T0.plus_ms(2))
+        .await
+        .expect("delete");
+    assert!(matches!(
+        s.get_baseline(&a.id, "main").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // A scan records the baseline it names.
+    let mut ns = new_scan("b");
+    ns.baseline_name = Some("main".into());
+    let created = s.create_scan(&a.id, ns, T0).await.expect("scan");
+    assert_eq!(created.scan().baseline_name.as_deref(), Some("main"));
+    let got = s.get_scan(&a.id, &created.scan().id).await.expect("get");
+    assert_eq!(got.baseline_name.as_deref(), Some("main"));
+    let actions: Vec<String> = s
+        .query_audit(
+            &a.id,
+            &AuditQuery {
+                from: T0,
+                to: T0.plus_ms(10),
+                object: None,
+                limit: 100,
+            },
+        )
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| e.event.action)
+        .collect();
+    assert!(
+        actions.contains(&"baseline.put".to_owned())
+            && actions.contains(&"baseline.delete".to_owned()),
+        "{actions:?}"
+    );
+}
+
 async fn exceptions<S: Store>(s: &S) {
     let t = s.create_tenant("t", 30, T0).await.expect("tenant");
     let mk = |expires| NewException {
@@ -1094,6 +1159,7 @@ macro_rules! backends {
 }
 
 backends!(
+    baselines,
     scan_lifecycle,
     idempotency,
     tenant_isolation,

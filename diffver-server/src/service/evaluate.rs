@@ -11,7 +11,7 @@ use diffver_core::artifact::wire::VerdictV2;
 use diffver_core::artifact::{self, HmacSigner};
 use diffver_core::policy::Policy;
 use diffver_core::report;
-use diffver_core::suppress::Timestamp;
+use diffver_core::suppress::{Baseline, Timestamp};
 use diffver_core::verdict::{self, Inputs, ScanContext};
 use diffver_store::{Decision, NewFinding, OnErrorMode, PolicyException};
 
@@ -133,6 +133,7 @@ pub fn scan_time(created_ms: i64) -> anyhow::Result<Timestamp> {
 pub fn evaluate(
     diff: &[u8],
     policy: &Policy,
+    baseline: Option<&Baseline>,
     scan_id: &str,
     now: Timestamp,
     signer: &Arc<HmacSigner>,
@@ -141,6 +142,7 @@ pub fn evaluate(
     let ctx = ScanContext::new(scan_id, now)?;
     let mut inputs = Inputs::new(diff, &rules, policy, &ctx);
     inputs.threads = 1;
+    inputs.baseline = baseline;
     let v = verdict::evaluate(&inputs);
     render(&v, diff, &rules, signer)
 }

@@ -383,12 +383,28 @@ async fn attempt<S: Store>(state: &AppState<S>, lease: &Lease) -> anyhow::Result
         .await
         .context("cannot read the diff")?;
     let policy = policy_for(state, lease, scan.policy_name.as_deref()).await?;
+    let baseline = match &scan.baseline_name {
+        Some(name) => {
+            let b = state
+                .store
+                .get_baseline(&lease.tenant_id, name)
+                .await
+                .with_context(|| format!("the scan's baseline {name:?}"))?;
+            Some(
+                diffver_core::suppress::Baseline::from_json(&b.body)
+                    .map_err(|e| anyhow::anyhow!("stored baseline {name:?}: {}", e.message))?,
+            )
+        }
+        None => None,
+    };
     let now = evaluate::scan_time(scan.created.0)?;
     let signer = Arc::clone(&state.signer);
     let scan_id = scan.id.to_string();
-    tokio::task::spawn_blocking(move || evaluate::evaluate(&diff, &policy, &scan_id, now, &signer))
-        .await
-        .context("the scan task panicked")?
+    tokio::task::spawn_blocking(move || {
+        evaluate::evaluate(&diff, &policy, baseline.as_ref(), &scan_id, now, &signer)
+    })
+    .await
+    .context("the scan task panicked")?
 }
 
 /// The error verdict of a scan whose attempts are used up.

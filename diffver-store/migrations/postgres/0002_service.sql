@@ -19,3 +19,24 @@ ALTER TABLE scans ADD COLUMN blocking BOOLEAN;
 
 -- The API counts a tenant's scans in flight on every submission (its `max_in_flight`).
 CREATE INDEX scans_in_flight ON scans (tenant_id) WHERE status IN ('queued', 'running');
+
+-- Baselines: named sets of accepted finding fingerprints (diffver's baseline JSON),
+-- one current version per name; a scan may name one.
+CREATE TABLE baselines (
+    tenant_id  TEXT NOT NULL REFERENCES tenants (id),
+    name       TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    sha256     TEXT NOT NULL,
+    entries    INTEGER NOT NULL,
+    author     TEXT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+);
+ALTER TABLE scans ADD COLUMN baseline_name TEXT;
+ALTER TABLE baselines ENABLE ROW LEVEL SECURITY;
+ALTER TABLE baselines FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON baselines
+    USING (tenant_id = current_setting('diffver.tenant_id', true)
+           OR current_setting('diffver.scope', true) = 'system')
+    WITH CHECK (tenant_id = current_setting('diffver.tenant_id', true)
+           OR current_setting('diffver.scope', true) = 'system');

@@ -264,6 +264,7 @@ pub fn new_scan(tag: &str) -> NewScan {
         source_metadata: "{}".into(),
         priority: 0,
         max_attempts: 3,
+        baseline_name: None,
         idempotency: None,
     }
 }

@@ -5,7 +5,7 @@
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use diffver_core::policy::Policy as CorePolicy;
 use diffver_store::{
     AuditQuery, Millis, NewException, OnErrorMode, Policy, PolicyException, Store,
@@ -187,6 +187,121 @@ pub(crate) async fn delete_policy<S: Store + Clone + 'static>(
         .await
         .map_err(|e| Problem::from_store(e, "policy"))?;
     st.forget_policies(&caller.0.tenant_id);
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({"deleted": true}),
+    ))
+}
+
+#[derive(Serialize)]
+struct BaselineView<'a> {
+    name: &'a str,
+    sha256: &'a str,
+    entries: i32,
+    author: &'a str,
+    updated_at: String,
+}
+
+fn baseline_view(b: &diffver_store::Baseline) -> BaselineView<'_> {
+    BaselineView {
+        name: &b.name,
+        sha256: &b.sha256,
+        entries: b.entries,
+        author: &b.author,
+        updated_at: rfc3339(b.updated),
+    }
+}
+
+/// `GET /v1/baselines`.
+pub(crate) async fn list_baselines<S: Store + Clone + 'static>(
+    State(st): State<AppState<S>>,
+    caller: Caller,
+) -> ApiResult<Response> {
+    let list = st
+        .store
+        .list_baselines(&caller.0.tenant_id)
+        .await
+        .map_err(|e| Problem::from_store(e, "baseline"))?;
+    let items: Vec<_> = list.iter().map(baseline_view).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "items": items }),
+    ))
+}
+
+/// `PUT /v1/baselines/{name}`: the body is a baseline file as `diffver baseline
+/// create` writes it; checked by the core, stored, audited.
+pub(crate) async fn put_baseline<S: Store + Clone + 'static>(
+    State(st): State<AppState<S>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    if super::media_type(&headers) != "application/json" {
+        return Err(Problem::unsupported_media_type(
+            "send the baseline file as application/json",
+        ));
+    }
+    let bytes = super::read_body(&headers, body, 8 << 20).await?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| Problem::bad_request("the baseline is not UTF-8"))?;
+    let parsed = diffver_core::suppress::Baseline::from_json(&text)
+        .map_err(|e| Problem::bad_request(format!("not a diffver baseline: {}", e.message)))?;
+    let entries =
+        i32::try_from(parsed.len()).map_err(|_| Problem::bad_request("too many entries"))?;
+    let b = st
+        .store
+        .put_baseline(
+            &caller.0.tenant_id,
+            &name,
+            &text,
+            entries,
+            &caller.actor(),
+            Millis::from_system_clock(),
+        )
+        .await
+        .map_err(|e| Problem::from_store(e, "baseline"))?;
+    Ok(json_response(StatusCode::OK, &baseline_view(&b)))
+}
+
+/// `GET /v1/baselines/{name}`: the baseline file.
+pub(crate) async fn get_baseline<S: Store + Clone + 'static>(
+    State(st): State<AppState<S>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    let b = st
+        .store
+        .get_baseline(&caller.0.tenant_id, &name)
+        .await
+        .map_err(|e| match e {
+            diffver_store::StoreError::Invalid { .. } => Problem::not_found("baseline"),
+            e => Problem::from_store(e, "baseline"),
+        })?;
+    Ok((
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        b.body,
+    )
+        .into_response())
+}
+
+/// `DELETE /v1/baselines/{name}`.
+pub(crate) async fn delete_baseline<S: Store + Clone + 'static>(
+    State(st): State<AppState<S>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    st.store
+        .delete_baseline(
+            &caller.0.tenant_id,
+            &name,
+            &caller.actor(),
+            Millis::from_system_clock(),
+        )
+        .await
+        .map_err(|e| Problem::from_store(e, "baseline"))?;
     Ok(json_response(
         StatusCode::OK,
         &serde_json::json!({"deleted": true}),

@@ -50,6 +50,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/exceptions/{id}"),
     ("patch", "/v1/exceptions/{id}"),
     ("delete", "/v1/exceptions/{id}"),
+    ("get", "/v1/baselines"),
+    ("get", "/v1/baselines/{name}"),
+    ("put", "/v1/baselines/{name}"),
+    ("delete", "/v1/baselines/{name}"),
     ("get", "/v1/audit-events"),
     ("get", "/v1/admin/tenants"),
     ("post", "/v1/admin/tenants"),
@@ -105,6 +109,13 @@ pub fn app<S: Store + Clone + 'static>(state: AppState<S>) -> Router {
             get(governance::get_exception::<S>)
                 .patch(governance::update_exception::<S>)
                 .delete(governance::delete_exception::<S>),
+        )
+        .route("/v1/baselines", get(governance::list_baselines::<S>))
+        .route(
+            "/v1/baselines/{name}",
+            get(governance::get_baseline::<S>)
+                .put(governance::put_baseline::<S>)
+                .delete(governance::delete_baseline::<S>),
         )
         .route("/v1/audit-events", get(governance::audit_events::<S>))
         .route(

@@ -26,6 +26,7 @@ struct ScanRequest {
     diff: Option<String>,
     diff_base64: Option<String>,
     policy: Option<String>,
+    baseline: Option<String>,
     source: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -34,6 +35,7 @@ struct ScanRequest {
 struct CreateQuery {
     wait: Option<u64>,
     policy: Option<String>,
+    baseline: Option<String>,
 }
 
 /// A scan as the API shows it.
@@ -45,6 +47,7 @@ struct ScanView {
     blocking: Option<bool>,
     policy: Option<String>,
     policy_hash: Option<String>,
+    baseline: Option<String>,
     diff_sha256: String,
     diff_size: i64,
     source: String,
@@ -85,6 +88,7 @@ fn view(s: &Scan, settings: Option<TenantSettings>) -> ScanView {
         blocking: if terminal { blocking } else { None },
         policy: s.policy_name.clone(),
         policy_hash: s.policy_hash.clone(),
+        baseline: s.baseline_name.clone(),
         diff_sha256: s.diff_sha256.clone(),
         diff_size: s.diff_size,
         source: s.source.clone(),
@@ -154,7 +158,7 @@ pub(crate) async fn create<S: Store + Clone + 'static>(
         )));
     }
     let limit = st.settings.max_body_bytes;
-    let (diff, policy, source) = match media_type(&headers).as_str() {
+    let (diff, policy, baseline, source) = match media_type(&headers).as_str() {
         "application/json" => {
             let bytes = read_body(&headers, body, limit).await?;
             let req: ScanRequest = parse_json(&bytes)?;
@@ -169,20 +173,24 @@ pub(crate) async fn create<S: Store + Clone + 'static>(
                     ));
                 }
             };
-            if q.policy.is_some() && req.policy.is_some() {
+            if (q.policy.is_some() && req.policy.is_some())
+                || (q.baseline.is_some() && req.baseline.is_some())
+            {
                 return Err(Problem::bad_request(
-                    "give the policy in the body or the query, not both",
+                    "give the policy and the baseline in the body or the query, not both",
                 ));
             }
             (
                 diff,
                 req.policy.or(q.policy),
+                req.baseline.or(q.baseline),
                 req.source.unwrap_or_default(),
             )
         }
         "text/x-diff" | "text/x-patch" => (
             read_body(&headers, body, limit).await?,
             q.policy,
+            q.baseline,
             serde_json::Map::new(),
         ),
         "" => {
@@ -209,6 +217,15 @@ pub(crate) async fn create<S: Store + Clone + 'static>(
             Err(e) => return Err(Problem::from_store(e, "policy")),
         }
     }
+    if let Some(b) = &baseline {
+        match st.store.get_baseline(&tenant, b).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound { .. } | StoreError::Invalid { .. }) => {
+                return Err(Problem::bad_request(format!("no baseline is named {b:?}")));
+            }
+            Err(e) => return Err(Problem::from_store(e, "baseline")),
+        }
+    }
     let source_metadata = serde_json::to_string(&source).unwrap_or_else(|_| "{}".into());
     if source_metadata.len() > 16 << 10 {
         return Err(Problem::bad_request(
@@ -223,9 +240,10 @@ pub(crate) async fn create<S: Store + Clone + 'static>(
                 .to_str()
                 .map_err(|_| Problem::bad_request("Idempotency-Key must be visible ASCII"))?;
             let canonical = format!(
-                "{}\n{}\n{}",
+                "{}\n{}\n{}\n{}",
                 sha256_hex(&diff),
                 policy.as_deref().unwrap_or(""),
+                baseline.as_deref().unwrap_or(""),
                 source_metadata
             );
             Some(
@@ -265,6 +283,7 @@ pub(crate) async fn create<S: Store + Clone + 'static>(
         source_metadata,
         priority: 0,
         max_attempts: st.settings.max_attempts,
+        baseline_name: baseline,
         idempotency,
     };
     let created = match st
