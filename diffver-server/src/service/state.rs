@@ -51,6 +51,12 @@ impl<S> Clone for AppState<S> {
     }
 }
 
+/// A tenant and the policy name a scan asked for.
+pub type PolicyKey = (TenantId, Option<String>);
+
+/// A resolved policy and when it was resolved.
+pub type CachedPolicy = (Instant, Arc<diffver_core::policy::Policy>);
+
 /// What [`AppState`] holds.
 pub struct Shared<S> {
     /// The database.
@@ -71,8 +77,7 @@ pub struct Shared<S> {
     /// Resolved policies by (tenant, policy name), for [`ApiSettings::policy_ttl`]:
     /// under load a worker resolves each tenant's policy, exceptions and settings
     /// once per interval, not once per scan.
-    pub policies:
-        Mutex<HashMap<(TenantId, Option<String>), (Instant, Arc<diffver_core::policy::Policy>)>>,
+    pub policies: Mutex<HashMap<PolicyKey, CachedPolicy>>,
 }
 
 impl<S: Store + Clone + 'static> AppState<S> {
