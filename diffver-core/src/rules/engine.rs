@@ -18,6 +18,7 @@ use super::decode;
 use super::detectors::{self, Detector};
 use super::normalize;
 use super::rule::{Rule, Scope};
+use super::shell;
 use crate::diff::{Diff, FilePatch, Hunk, Line, LineKind, SegmentKind, Span};
 use crate::finding::{Category, FindingBuilder, Severity};
 
@@ -407,6 +408,8 @@ fn scan_unit(
         .keywordless
         .as_ref()
         .map(|re| PatternSet::new(re.pattern_len()));
+    // Lines before this index are inside a logical shell line already viewed.
+    let mut shell_done = 0;
     for (li, l) in lines.iter().enumerate() {
         if crate::finding::full(out) {
             return;
@@ -467,6 +470,15 @@ fn scan_unit(
                 decode_line(rs, ctx, lines, li, worth, opts, out);
             }
         }
+        // Command lines as the shell reads them: continuations joined,
+        // quotes and escapes inside words removed (`rules/shell.rs`).
+        if li >= shell_done
+            && !rs.shell_rules.is_empty()
+            && (l.scope == Scope::ADDED || l.scope == Scope::MESSAGE)
+            && shell::worth(l.bytes)
+        {
+            shell_done = li + shell_line(rs, ctx, lines, li, opts, out);
+        }
     }
     cands.sort_unstable();
     cands.dedup();
@@ -518,6 +530,9 @@ fn run_detector(
             .message(format!("{}: {}", rule.info.title, h.message))
             .safe_evidence(snippet(l.bytes, start, end, None))
             .key(h.key.as_bytes());
+        if let Some(s) = h.severity {
+            b = b.severity(s);
+        }
         if h.in_literal {
             let lower = match b.current_severity() {
                 Severity::Critical => Severity::High,
@@ -860,6 +875,73 @@ fn confirm_window(
         n += 1;
     }
     n
+}
+
+/// Matches the `shell = true` rules against the shell view of the logical
+/// line starting at `li`; returns how many physical lines the view covered.
+/// A finding is reported on the physical line where its match starts.
+fn shell_line(
+    rs: &Ruleset,
+    ctx: &mut FileCtx<'_, '_>,
+    lines: &[ULine<'_>],
+    li: usize,
+    opts: &ScanOptions,
+    out: &mut Vec<FindingBuilder>,
+) -> usize {
+    let Some(ac) = &rs.ac else { return 1 };
+    let scope = lines[li].scope;
+    let physical: Vec<&[u8]> = lines[li..]
+        .iter()
+        .take(shell::MAX_LINES)
+        .take_while(|l| l.scope == scope)
+        .map(|l| l.bytes)
+        .collect();
+    let view = shell::view(&physical);
+    let mut seen: Vec<u32> = Vec::new();
+    for m in ac.find_overlapping_iter(&view.text) {
+        for &r in &rs.kw_rules[m.pattern().as_usize()] {
+            let rule = &rs.rules[r as usize];
+            if !rule.shell || seen.contains(&r) || !ctx.active[r as usize] || !rule.scope.has(scope)
+            {
+                continue;
+            }
+            seen.push(r);
+            let Some(re) = &rule.regex else { continue };
+            if !requires_ok(rs, ctx, r) {
+                continue;
+            }
+            let Some(found) = re.find(&view.text[..]) else {
+                continue;
+            };
+            if found.is_empty() {
+                continue;
+            }
+            let matched = &view.text[found.range()];
+            if !passes_guards(rule, matched, matched) {
+                continue;
+            }
+            let (k, s) = view.from[found.start()];
+            let (ke, e) = view.from[found.end() - 1];
+            let l = &lines[li + k as usize];
+            let (s, end) = if ke == k {
+                (s as usize, e as usize + 1)
+            } else {
+                (s as usize, l.bytes.len())
+            };
+            let shown: String = crate::text::escape_for_display(matched)
+                .chars()
+                .take(100)
+                .collect();
+            let b = located(ctx, rule, l, s, end)
+                .message(format!(
+                    "{} (as the shell reads the command: \"{shown}\")",
+                    rule.info.title
+                ))
+                .safe_evidence(snippet(l.bytes, s, end, None));
+            out.push(match_key(b, rule, matched, None, opts));
+        }
+    }
+    view.lines.max(1)
 }
 
 #[allow(clippy::too_many_arguments)]
