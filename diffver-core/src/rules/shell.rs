@@ -111,7 +111,10 @@ fn escapes_letter_in_bare_word(line: &[u8], at: usize) -> bool {
         .map_or(lo, |p| lo + p + 1);
     let end = line[at..hi].iter().position(blank).map_or(hi, |p| at + p);
     let word = &line[start..end];
-    if word.iter().any(|&b| b == b'"' || b == b'\'') {
+    // A quote in the word makes it a string literal, unless the backslash is
+    // inside a command substitution (`"$(c\url …)"`).
+    if word.iter().any(|&b| b == b'"' || b == b'\'') && memchr::memmem::find(word, b"$(").is_none()
+    {
         return false;
     }
     at == start || line[at - 1].is_ascii_alphanumeric() || line[at - 1] == b'\\'
@@ -260,6 +263,7 @@ mod tests {
             "cu\\rl",
             "\"cu\"\"rl\"",
             "a \\",
+            "bash -c \"$(c\\url x)\"",
         ] {
             assert!(worth(l.as_bytes()), "{l}");
         }
