@@ -80,6 +80,8 @@ struct FileCtx<'d, 'a> {
     active: Vec<bool>,
     requires_ok: Vec<Option<bool>>,
     agent_file: bool,
+    /// Whether the file's lines take the shell view (`shell::applies_to`).
+    shell: bool,
 }
 
 pub(crate) fn scan(
@@ -162,6 +164,7 @@ pub(crate) fn scan_files(
             active,
             requires_ok: vec![None; rs.rules.len()],
             agent_file,
+            shell: shell::applies_to(&path),
         };
         path_rules(rs, &mut ctx, f, &path, out);
         for h in f.hunks() {
@@ -270,6 +273,7 @@ fn text_ctx<'d, 'a>(diff: &'d Diff<'a>, rs: &Ruleset, file: Option<usize>) -> Fi
             .collect(),
         requires_ok: vec![None; rs.rules.len()],
         agent_file: false,
+        shell: file.is_none() || shell::applies_to(&path),
     }
 }
 
@@ -410,6 +414,11 @@ fn scan_unit(
         .map(|re| PatternSet::new(re.pattern_len()));
     // Lines before this index are inside a logical shell line already viewed.
     let mut shell_done = 0;
+    let shell_worth = if rs.shell_rules.is_empty() || !ctx.shell {
+        Vec::new()
+    } else {
+        shell_prefilter(input, lines)
+    };
     for (li, l) in lines.iter().enumerate() {
         if crate::finding::full(out) {
             return;
@@ -472,11 +481,7 @@ fn scan_unit(
         }
         // Command lines as the shell reads them: continuations joined,
         // quotes and escapes inside words removed (`rules/shell.rs`).
-        if li >= shell_done
-            && !rs.shell_rules.is_empty()
-            && (l.scope == Scope::ADDED || l.scope == Scope::MESSAGE)
-            && shell::worth(l.bytes)
-        {
+        if li >= shell_done && shell_worth.get(li).copied().unwrap_or(false) {
             shell_done = li + shell_line(rs, ctx, lines, li, opts, out);
         }
     }
@@ -875,6 +880,47 @@ fn confirm_window(
         n += 1;
     }
     n
+}
+
+/// Which lines (added, or text outside hunks) take the shell view: one
+/// prefilter pass per run of lines that are contiguous in the input, else
+/// line by line (a decoded mail header is not in the input).
+fn shell_prefilter(input: &[u8], lines: &[ULine<'_>]) -> Vec<bool> {
+    let mut worth = vec![false; lines.len()];
+    let wanted = |l: &ULine<'_>| l.scope == Scope::ADDED || l.scope == Scope::MESSAGE;
+    let in_input = |l: &ULine<'_>| {
+        input
+            .get(l.abs..l.abs + l.bytes.len())
+            .is_some_and(|s| std::ptr::eq(s.as_ptr(), l.bytes.as_ptr()))
+    };
+    let mut ranges = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if !wanted(&lines[i]) {
+            i += 1;
+            continue;
+        }
+        if !in_input(&lines[i]) {
+            worth[i] = shell::worth(lines[i].bytes);
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j + 1 < lines.len() && wanted(&lines[j + 1]) && in_input(&lines[j + 1]) {
+            j += 1;
+        }
+        let base = lines[i].abs;
+        let end = lines[j].abs + lines[j].bytes.len();
+        ranges.clear();
+        ranges.extend(
+            lines[i..=j]
+                .iter()
+                .map(|l| (l.abs - base, l.abs - base + l.bytes.len())),
+        );
+        shell::worth_lines(&input[base..end], &ranges, &mut worth[i..=j]);
+        i = j + 1;
+    }
+    worth
 }
 
 /// Matches the `shell = true` rules against the shell view of the logical

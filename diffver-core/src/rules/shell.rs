@@ -18,6 +18,29 @@
 //! (`\c\u\r\l`, `cu\rl`). Ordinary code (`"text"`, `b"bytes"`, `f'{x}'`,
 //! `"a\nb"`, `it's`) does not, so clean code stays on the fast path.
 
+/// Extensions of source files whose commands live in string literals of the
+/// language (`os.system("…")`, `Command::new("sh")`): there the host
+/// language's quoting, not the shell's, decides what a quote means, so the
+/// view would read nothing the raw text does not show. Skipping them keeps
+/// the prefilter off most of a typical code base.
+const NOT_SHELL: [&str; 26] = [
+    "rs", "c", "h", "cc", "cpp", "cxx", "hpp", "hh", "go", "java", "kt", "kts", "scala", "swift",
+    "cs", "py", "pyi", "js", "mjs", "cjs", "ts", "tsx", "jsx", "rb", "php", "json",
+];
+
+/// Whether lines of the file at `path` take the shell view: every file but
+/// the program sources in [`NOT_SHELL`] (scripts, Makefiles, Dockerfiles,
+/// workflows, documentation, text).
+pub(crate) fn applies_to(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => {
+            !NOT_SHELL.iter().any(|n| n.eq_ignore_ascii_case(ext))
+        }
+        _ => true,
+    }
+}
+
 /// Most bytes of view built for one logical line.
 pub(crate) const MAX_VIEW: usize = 4096;
 /// Most physical lines joined into one logical line.
@@ -50,74 +73,122 @@ fn is_string_prefix(word: &[u8]) -> bool {
 
 /// Whether `line` alone is worth the shell view (see the module docs).
 pub(crate) fn worth(line: &[u8]) -> bool {
-    if continues(line) {
-        return true;
-    }
-    let mut i = 0;
-    while let Some(off) = memchr::memchr3(b'\'', b'"', b'\\', &line[i..]) {
-        let at = i + off;
-        let q = line[at];
-        if q == b'\\' {
-            if escapes_letter_in_bare_word(line, at) {
-                return true;
-            }
-            i = (at + 2).min(line.len());
-            continue;
-        }
-        // A quoted run without blanks (a shell word), closed within reach.
-        let rest = &line[at + 1..line.len().min(at + 1 + MAX_QUOTED)];
-        let close = rest
-            .iter()
-            .position(|&b| b == q || b == b' ' || b == b'\t')
-            .filter(|&p| rest[p] == q);
-        let Some(p) = close else {
-            i = at + 1;
-            continue;
-        };
-        let end = at + 1 + p;
-        let word_start = line[at.saturating_sub(MAX_QUOTED)..at]
-            .iter()
-            .rposition(|b| !b.is_ascii_alphanumeric())
-            .map_or(at.saturating_sub(MAX_QUOTED), |p| {
-                at.saturating_sub(MAX_QUOTED) + p + 1
-            });
-        let glued_left = word_start < at && !is_string_prefix(&line[word_start..at]);
-        let glued_right = line
-            .get(end + 1)
-            .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'"' || b == b'\'');
-        if glued_left || glued_right {
-            return true;
-        }
-        i = end + 1;
-    }
-    false
+    let mut st = Prefilter::default();
+    continues(line) || memchr::memchr3_iter(b'\'', b'"', b'\\', line).any(|at| st.hit(line, at))
 }
 
-/// Whether the backslash at `at` escapes a letter inside an unquoted word
-/// (`\c\u\r\l`, `cu\rl`): in a word with quotes it is most likely an escape
-/// in a string literal (`"a\nb"`).
-fn escapes_letter_in_bare_word(line: &[u8], at: usize) -> bool {
-    if !line.get(at + 1).is_some_and(u8::is_ascii_alphabetic) {
-        return false;
+/// Whether each line is worth the shell view: `lines[k]` is the range of
+/// line `k` in `region`, in order and not overlapping, and `out[k]` receives
+/// the answer. One `memchr3` pass over the whole region instead of one per
+/// line, since most lines are short and the per-call cost would dominate; a
+/// continuation is the backslash hit at the end of its line.
+pub(crate) fn worth_lines(region: &[u8], lines: &[(usize, usize)], out: &mut [bool]) {
+    out.fill(false);
+    let mut k = 0;
+    let mut st = Prefilter::default();
+    for p in memchr::memchr3_iter(b'\'', b'"', b'\\', region) {
+        while k < lines.len() && p >= lines[k].1 {
+            k += 1;
+            st = Prefilter::default();
+        }
+        let Some(&(s, e)) = lines.get(k) else { break };
+        if p < s || out[k] {
+            continue;
+        }
+        let line = &region[s..e];
+        let at = p - s;
+        if region[p] == b'\\' && line[at + 1..].iter().all(|&b| b == b'\r') {
+            out[k] = continues(line);
+            if out[k] {
+                continue;
+            }
+        }
+        if st.hit(line, at) {
+            out[k] = true;
+        }
     }
-    // The word around, read at most `MAX_QUOTED` bytes each way so that a
-    // long word full of backslashes costs linear time.
-    let blank = |b: &u8| *b == b' ' || *b == b'\t';
-    let lo = at.saturating_sub(MAX_QUOTED);
-    let hi = line.len().min(at + MAX_QUOTED);
+}
+
+/// The quoting state of one line as the prefilter reads it: one step per
+/// quote or backslash, with constant work per step except on the rare steps
+/// that look glued, so ordinary string literals, escapes inside them and
+/// apostrophes cost no more than finding them.
+#[derive(Default)]
+struct Prefilter {
+    quote: Quote,
+    /// Where the open quoted run starts, and whether a word is glued before it.
+    open: usize,
+    glued_open: bool,
+    /// Hits before this offset are escaped.
+    skip: usize,
+}
+
+impl Prefilter {
+    /// Reads the quote or backslash at `at`; true when the line is worth the view.
+    #[inline]
+    fn hit(&mut self, line: &[u8], at: usize) -> bool {
+        if at < self.skip {
+            return false;
+        }
+        let alnum = |i: usize| line.get(i).is_some_and(u8::is_ascii_alphanumeric);
+        match (self.quote, line[at]) {
+            (Quote::None, b'\\') => {
+                // An escaped letter in an unquoted word: `\c\u\r\l`, `cu\rl`.
+                let word_char = at == 0
+                    || alnum(at - 1)
+                    || matches!(line[at - 1], b' ' | b'\t' | b'\\' | b'|' | b';' | b'(');
+                if line.get(at + 1).is_some_and(u8::is_ascii_alphabetic) && word_char {
+                    return true;
+                }
+                self.skip = at + 2;
+            }
+            (Quote::Double, b'\\') => {
+                // Inside double quotes a backslash escapes nothing a word is
+                // made of, except in a command substitution (`"$(c\url …)"`).
+                if line.get(at + 1).is_some_and(u8::is_ascii_alphabetic)
+                    && memchr::memmem::find(&line[self.open..at], b"$(").is_some()
+                {
+                    return true;
+                }
+                self.skip = at + 2;
+            }
+            (Quote::None, q) => {
+                self.quote = if q == b'"' {
+                    Quote::Double
+                } else {
+                    Quote::Single
+                };
+                self.open = at;
+                self.glued_open =
+                    at > 0 && alnum(at - 1) && !is_string_prefix(word_before(line, at));
+            }
+            (Quote::Double, b'"') | (Quote::Single, b'\'') => {
+                self.quote = Quote::None;
+                let glued_close =
+                    alnum(at + 1) || line.get(at + 1).is_some_and(|&c| c == b'"' || c == b'\'');
+                // The quoted run must be part of a word: short and without blanks.
+                if (self.glued_open || glued_close)
+                    && at - self.open <= MAX_QUOTED
+                    && memchr::memchr2(b' ', b'\t', &line[self.open..at]).is_none()
+                {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+        false
+    }
+}
+
+/// The letters and digits right before `at`, at most three of them (enough
+/// to tell a string-literal prefix).
+fn word_before(line: &[u8], at: usize) -> &[u8] {
+    let lo = at.saturating_sub(3);
     let start = line[lo..at]
         .iter()
-        .rposition(blank)
+        .rposition(|b| !b.is_ascii_alphanumeric())
         .map_or(lo, |p| lo + p + 1);
-    let end = line[at..hi].iter().position(blank).map_or(hi, |p| at + p);
-    let word = &line[start..end];
-    // A quote in the word makes it a string literal, unless the backslash is
-    // inside a command substitution (`"$(c\url …)"`).
-    if word.iter().any(|&b| b == b'"' || b == b'\'') && memchr::memmem::find(word, b"$(").is_none()
-    {
-        return false;
-    }
-    at == start || line[at - 1].is_ascii_alphanumeric() || line[at - 1] == b'\\'
+    &line[start..at]
 }
 
 /// A logical line as the shell reads it, with where each byte came from.
@@ -132,8 +203,9 @@ pub(crate) struct View {
     pub(crate) lines: usize,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 enum Quote {
+    #[default]
     None,
     Single,
     Double,
@@ -266,6 +338,49 @@ mod tests {
             "bash -c \"$(c\\url x)\"",
         ] {
             assert!(worth(l.as_bytes()), "{l}");
+        }
+    }
+
+    #[test]
+    fn region_prefilter_agrees_with_the_line_prefilter() {
+        let lines = [
+            "let s = \"text\";",
+            "c\"\"url x | s'h'",
+            "it's fine",
+            "x \\",
+            "printf(\"a\\nb\");",
+            "\\curl",
+        ];
+        let mut region = Vec::new();
+        let mut ranges = Vec::new();
+        for l in lines {
+            region.push(b'+');
+            ranges.push((region.len(), region.len() + l.len()));
+            region.extend_from_slice(l.as_bytes());
+            region.push(b'\n');
+        }
+        let mut got = vec![false; ranges.len()];
+        super::worth_lines(&region, &ranges, &mut got);
+        let want: Vec<bool> = lines.iter().map(|l| worth(l.as_bytes())).collect();
+        assert_eq!(got, want);
+        assert_eq!(want, [false, true, false, true, false, true]);
+    }
+
+    #[test]
+    fn program_sources_skip_the_view() {
+        for p in ["src/main.rs", "a/b.PY", "pkg/index.js", "package.json"] {
+            assert!(!super::applies_to(p), "{p}");
+        }
+        for p in [
+            "install.sh",
+            "Makefile",
+            "Dockerfile",
+            ".github/workflows/a.yml",
+            "README.md",
+            ".rs",
+            "x.txt",
+        ] {
+            assert!(super::applies_to(p), "{p}");
         }
     }
 
