@@ -394,4 +394,103 @@ mod tests {
         let lines: Vec<&[u8]> = vec![cont.as_bytes(); 100];
         assert_eq!(view(&lines).lines, super::MAX_LINES);
     }
+
+    mod props {
+        use super::super::{MAX_LINES, MAX_VIEW, view, worth, worth_lines};
+        use proptest::prelude::*;
+
+        /// Shell-ish text: words, quotes, backslashes, pipes, continuations.
+        fn shellish() -> impl Strategy<Value = Vec<u8>> {
+            prop::collection::vec(
+                prop_oneof![
+                    Just(b'"'),
+                    Just(b'\''),
+                    Just(b'\\'),
+                    Just(b' '),
+                    Just(b'|'),
+                    Just(b'$'),
+                    Just(b'('),
+                    Just(b')'),
+                    b'a'..=b'z',
+                    any::<u8>(),
+                ],
+                0..200,
+            )
+        }
+
+        /// Whether `sub` is a subsequence of `hay`.
+        fn subsequence(sub: &[u8], hay: &[u8]) -> bool {
+            let mut it = hay.iter();
+            sub.iter().all(|b| it.any(|h| h == b))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(96))]
+
+            /// The view only deletes: it is a subsequence of the lines, each
+            /// byte mapped back to where it came from, so it can only reveal
+            /// a payload whose bytes are all in the text, in order.
+            #[test]
+            fn view_only_deletes(lines in prop::collection::vec(shellish(), 1..6)) {
+                let raw: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+                let v = view(&raw);
+                let joined: Vec<u8> = lines.concat();
+                prop_assert!(subsequence(&v.text, &joined));
+                prop_assert_eq!(v.text.len(), v.from.len());
+                for (i, &(k, c)) in v.from.iter().enumerate() {
+                    prop_assert_eq!(raw[k as usize][c as usize], v.text[i]);
+                }
+                prop_assert!(v.text.len() <= MAX_VIEW);
+                prop_assert!(v.lines >= 1 && v.lines <= MAX_LINES.min(raw.len()));
+            }
+
+            /// Without quotes, backslashes or continuations the view is the
+            /// line itself: no new match can appear.
+            #[test]
+            fn plain_text_is_unchanged(line in "[a-z0-9 |$();&<>@.-]{0,120}") {
+                let v = view(&[line.as_bytes()]);
+                prop_assert_eq!(v.text.as_slice(), line.as_bytes());
+                prop_assert!(!worth(line.as_bytes()));
+            }
+
+            /// The one-pass region prefilter agrees with the line prefilter.
+            #[test]
+            fn region_prefilter_agrees(lines in prop::collection::vec(shellish(), 1..8)) {
+                let mut region = Vec::new();
+                let mut ranges = Vec::new();
+                for l in &lines {
+                    let l: Vec<u8> = l.iter().copied().filter(|&b| b != b'\n').collect();
+                    region.push(b'+');
+                    ranges.push((region.len(), region.len() + l.len()));
+                    region.extend_from_slice(&l);
+                    region.push(b'\n');
+                }
+                let mut got = vec![false; ranges.len()];
+                worth_lines(&region, &ranges, &mut got);
+                let want: Vec<bool> = ranges.iter().map(|&(s, e)| worth(&region[s..e])).collect();
+                prop_assert_eq!(got, want);
+            }
+        }
+
+        /// Adversarial input stays within the bounds: a megabyte of quotes,
+        /// escapes and continuations is read once.
+        #[test]
+        fn adversarial_cost_is_bounded() {
+            let unit: &[u8] = b"c\"\"u\\r'l' \"$(\\x\" \\";
+            let line: Vec<u8> = unit.iter().copied().cycle().take(1 << 16).collect();
+            let lines: Vec<&[u8]> = vec![line.as_slice(); 32];
+            let t = view(&lines);
+            assert!(t.text.len() <= MAX_VIEW);
+            let mut region = Vec::new();
+            let mut ranges = Vec::new();
+            for l in &lines {
+                ranges.push((region.len(), region.len() + l.len()));
+                region.extend_from_slice(l);
+                region.push(b'\n');
+            }
+            let mut out = vec![false; ranges.len()];
+            worth_lines(&region, &ranges, &mut out);
+            assert!(out.iter().all(|&w| w));
+        }
+    }
 }
