@@ -402,13 +402,24 @@ fn env_taint(texts: &[String], use_at: usize, name: &str) -> Option<(Taint, Stri
 
 /// A matrix value built from untrusted data: `name: ${{ … }}` (or a whole
 /// `matrix: ${{ fromJSON(…) }}`) anywhere in the hunk. A matrix carries the
-/// data one step further, so it is reported one level lower.
+/// data one step further, so it is reported one level lower; a value built
+/// from any other expression (`prefix-${{ github.repository_owner }}`) is
+/// not static either, and is reported at low.
 fn matrix_taint(texts: &[String], name: &str) -> Option<(Taint, String)> {
-    texts
+    let mut dynamic = false;
+    let worst = texts
         .iter()
-        .filter_map(|t| defines(t, name).or_else(|| defines(t, "matrix")).flatten())
-        .max_by_key(|(t, _)| *t)
-        .map(|(t, p)| (t.min(Taint::Indirect), p))
+        .filter_map(|t| {
+            let found = defines(t, name).or_else(|| defines(t, "matrix"))?;
+            dynamic |= t.contains("${{");
+            found
+        })
+        .max_by_key(|(t, _)| *t);
+    match worst {
+        Some((t, p)) => Some((t.min(Taint::Indirect), p)),
+        None if dynamic => Some((Taint::Structured, format!("matrix.{name}"))),
+        None => None,
+    }
 }
 
 pub(super) fn template_injection(ctx: &Ctx<'_, '_>) -> Vec<Hit> {
