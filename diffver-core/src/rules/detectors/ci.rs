@@ -279,10 +279,19 @@ enum Where {
     Unknown,
 }
 
-/// The new-side text of every line of the hunk (removed lines are empty).
-fn texts(ctx: &Ctx<'_, '_>) -> Vec<String> {
-    ctx.hunk
-        .lines()
+/// Lines of the hunk read around an expression: this many before it and
+/// after it. Keys, steps and `env:`/`matrix:` definitions further away are
+/// not seen; the bound keeps a hunk of many expressions linear to scan.
+const LOOK_BEHIND: usize = 400;
+const LOOK_AHEAD: usize = 100;
+
+/// The new-side text of the hunk's lines around the current one (removed
+/// lines are empty), and the current line's index in it.
+fn texts(ctx: &Ctx<'_, '_>) -> (Vec<String>, usize) {
+    let lines = ctx.hunk.lines();
+    let lo = ctx.line.saturating_sub(LOOK_BEHIND);
+    let hi = lines.len().min(ctx.line + LOOK_AHEAD + 1);
+    let texts = lines[lo..hi]
         .iter()
         .map(|l| {
             if l.kind() == LineKind::Removed {
@@ -291,7 +300,8 @@ fn texts(ctx: &Ctx<'_, '_>) -> Vec<String> {
                 String::from_utf8_lossy(ctx.diff.line_bytes(l)).into_owned()
             }
         })
-        .collect()
+        .collect();
+    (texts, ctx.line - lo)
 }
 
 /// The action a step uses (`uses: owner/name@ref`, lower case, without the
@@ -327,15 +337,15 @@ fn sink(texts: &[String], at: usize, k: &str) -> bool {
             .is_some_and(|u| ACTION_SINKS.iter().any(|(a, i)| *a == u && *i == k))
 }
 
-fn context(ctx: &Ctx<'_, '_>, texts: &[String]) -> Where {
+fn context(ctx: &Ctx<'_, '_>, texts: &[String], at: usize) -> Where {
     let own = ctx.text.trim_end_matches('\r');
     match key(own) {
-        Some(k) if sink(texts, ctx.line, k) => return Where::Script(format!("{k}:")),
+        Some(k) if sink(texts, at, k) => return Where::Script(format!("{k}:")),
         Some(_) => return Where::Elsewhere,
         None => {}
     }
     let want = indent(own);
-    for i in (0..ctx.line).rev() {
+    for i in (0..at).rev() {
         let t = texts[i].trim_end();
         if t.trim().is_empty() || t.trim_start().starts_with('#') {
             continue;
@@ -427,7 +437,7 @@ pub(super) fn template_injection(ctx: &Ctx<'_, '_>) -> Vec<Hit> {
     let mut from = 0;
     let text = ctx.text;
     let mut place: Option<Where> = None;
-    let mut lines: Option<Vec<String>> = None;
+    let mut lines: Option<(Vec<String>, usize)> = None;
     while let Some(i) = text[from..].find("${{") {
         let start = from + i;
         let Some(len) = text[start..].find("}}") else {
@@ -440,11 +450,12 @@ pub(super) fn template_injection(ctx: &Ctx<'_, '_>) -> Vec<Hit> {
             continue;
         }
         let canon = canonical(expr);
-        let texts = lines.get_or_insert_with(|| texts(ctx));
+        let (texts, at) = lines.get_or_insert_with(|| texts(ctx));
+        let (texts, at) = (&*texts, *at);
         let derived = || {
             paths(&canon).into_iter().find_map(|p| {
                 if let Some(n) = p.strip_prefix("env.") {
-                    env_taint(texts, ctx.line, n)
+                    env_taint(texts, at, n)
                 } else if let Some(n) = p.strip_prefix("matrix.") {
                     matrix_taint(texts, n)
                 } else {
@@ -455,7 +466,7 @@ pub(super) fn template_injection(ctx: &Ctx<'_, '_>) -> Vec<Hit> {
         let Some((level, bad)) = expr_taint(&canon).or_else(derived) else {
             continue;
         };
-        let place = place.get_or_insert_with(|| context(ctx, texts));
+        let place = place.get_or_insert_with(|| context(ctx, texts, at));
         let how = match level {
             Taint::Free => "attacker-controlled",
             Taint::Indirect => "caller- or dispatch-controlled",
@@ -531,12 +542,12 @@ pub(super) fn untrusted_env_write(ctx: &Ctx<'_, '_>) -> Vec<Hit> {
     {
         return Vec::new();
     }
-    let texts = texts(ctx);
-    if !matches!(context(ctx, &texts), Where::Script(_) | Where::Unknown) {
+    let (texts, at) = texts(ctx);
+    if !matches!(context(ctx, &texts, at), Where::Script(_) | Where::Unknown) {
         return Vec::new();
     }
     let Some((name, (level, from))) = var_refs(text).into_iter().find_map(|n| {
-        env_taint(&texts, ctx.line, n)
+        env_taint(&texts, at, n)
             .filter(|(t, _)| *t > Taint::Structured)
             .map(|t| (n, t))
     }) else {
@@ -587,6 +598,24 @@ mod tests {
         }
         assert_eq!(taint("inputs.test"), Some(Taint::Indirect));
         assert_eq!(taint("github.ref"), Some(Taint::Structured));
+    }
+
+    /// A hunk of many expressions is read in a bounded window per line, so
+    /// the cost stays linear in its length.
+    #[test]
+    fn many_expressions_in_one_hunk() {
+        let n = 4000;
+        let mut patch = format!(
+            "diff --git a/.github/workflows/a.yml b/.github/workflows/a.yml\nnew file mode 100644\n--- /dev/null\n+++ b/.github/workflows/a.yml\n@@ -0,0 +1,{} @@\n+      - run: |\n",
+            n + 1
+        );
+        for _ in 0..n {
+            patch.push_str("+          echo \"${{ github.event.issue.title }}\" >> $GITHUB_ENV\n");
+        }
+        let diff = crate::diff::parse(patch.as_bytes(), &crate::diff::Limits::default()).unwrap();
+        let rules = crate::rules::Ruleset::builtin();
+        let found = rules.find(&diff, &crate::rules::ScanOptions::default());
+        assert!(found.iter().any(|f| f.rule_id() == "ci.template-injection"));
     }
 
     #[test]
