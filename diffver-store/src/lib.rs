@@ -55,8 +55,8 @@ pub use error::{Result, StoreError};
 pub use model::{
     ApiKey, AuditEvent, AuditHead, AuditQuery, CreatedApiKey, CreatedScan, Decision, Delivery,
     DeliveryStatus, DiffBlob, Finding, Idempotency, JobStatus, Millis, NewAuditEvent, NewException,
-    NewFinding, NewScan, OnErrorMode, Page, Policy, PolicyException, Principal, Role, Scan, ScanId,
-    ScanOutputs, ScanStatus, Tenant, TenantId, TenantSettings, User, WorkerId, sha256_hex,
+    NewFinding, NewScan, OnErrorMode, Page, Policy, PolicyException, Principal, Role, Scan, ScanId, ScanOutputs,
+    ScanStatus, Tenant, TenantId, TenantSettings, User, WorkerId, sha256_hex,
 };
 pub use objects::{Objects, StoredObject, artifact_html_key, artifact_json_key, diff_key};
 pub use pg::{PgConfig, PgStore};

@@ -7,8 +7,8 @@ use sqlx::FromRow;
 use crate::error::{Result, StoreError};
 use crate::model::{
     ApiKey, AuditEvent, Decision, Delivery, DeliveryStatus, DiffBlob, Finding, JobStatus, Millis,
-    NewAuditEvent, NewFinding, OnErrorMode, Policy, PolicyException, Role, Scan, ScanId,
-    ScanStatus, Tenant, TenantId, TenantSettings, User, WorkerId,
+    NewAuditEvent, NewFinding, OnErrorMode, Policy, PolicyException, Role, Scan, ScanId, ScanStatus, Tenant,
+    TenantId, TenantSettings, User, WorkerId,
 };
 use crate::queue::{Job, Lease};
 

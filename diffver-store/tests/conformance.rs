@@ -701,18 +701,8 @@ async fn api_keys<S: Store>(s: &S) {
         .await
         .expect("verify");
     assert_eq!(
-        (
-            p.tenant_id.clone(),
-            p.key_id.clone(),
-            p.role,
-            p.user_id.clone()
-        ),
-        (
-            t.id.clone(),
-            k.key.id.clone(),
-            Role::Admin,
-            Some(admin.id.clone())
-        )
+        (p.tenant_id.clone(), p.key_id.clone(), p.role, p.user_id.clone()),
+        (t.id.clone(), k.key.id.clone(), Role::Admin, Some(admin.id.clone()))
     );
     let listed = s.list_api_keys(&t.id).await.expect("list");
     assert_eq!(listed[0].last_used, Some(T0.plus_ms(5)));
@@ -846,11 +836,7 @@ async fn tenant_settings<S: Store>(s: &S) {
         )
         .await
         .expect("audit");
-    assert!(
-        events
-            .iter()
-            .any(|e| e.event.action == "tenant.set_settings")
-    );
+    assert!(events.iter().any(|e| e.event.action == "tenant.set_settings"));
 }
 
 async fn audit_chain<S: Store>(s: &S) {
