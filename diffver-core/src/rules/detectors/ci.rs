@@ -14,7 +14,9 @@
 //! dumped with `toJSON(github.event)` carries every field inside it. Values
 //! derived from untrusted data through `env.*` and `matrix.*` keep the taint;
 //! `inputs.*` and dispatch payloads are reported one level lower, and
-//! structured values an outsider shapes only partly (`github.ref`) at low.
+//! structured values an outsider shapes only partly (`github.ref`, a matrix
+//! built from other expressions) at info: listed, never blocking, since they
+//! are common in ordinary workflows and rarely injectable.
 
 use super::{Ctx, Hit};
 use crate::diff::LineKind;
@@ -23,7 +25,8 @@ use crate::finding::Severity;
 /// How much of a context's value an outside contributor controls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Taint {
-    /// A ref name: constrained characters, chosen by someone with push access.
+    /// A ref name (constrained characters, chosen by someone with push
+    /// access), or a value of unknown origin built from expressions.
     Structured,
     /// Whoever calls or dispatches the workflow decides (`inputs.*`,
     /// `client_payload`), or a matrix built from such data.
@@ -37,7 +40,7 @@ impl Taint {
         match self {
             Taint::Free => None,
             Taint::Indirect => Some(Severity::Medium),
-            Taint::Structured => Some(Severity::Low),
+            Taint::Structured => Some(Severity::Info),
         }
     }
 }
@@ -414,7 +417,7 @@ fn env_taint(texts: &[String], use_at: usize, name: &str) -> Option<(Taint, Stri
 /// `matrix: ${{ fromJSON(…) }}`) anywhere in the hunk. A matrix carries the
 /// data one step further, so it is reported one level lower; a value built
 /// from any other expression (`prefix-${{ github.repository_owner }}`) is
-/// not static either, and is reported at low.
+/// not static either, and is reported at info.
 fn matrix_taint(texts: &[String], name: &str) -> Option<(Taint, String)> {
     let mut dynamic = false;
     let worst = texts
