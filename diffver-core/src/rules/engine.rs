@@ -18,6 +18,7 @@ use super::decode;
 use super::detectors::{self, Detector};
 use super::normalize;
 use super::rule::{Rule, Scope};
+use super::shell;
 use crate::diff::{Diff, FilePatch, Hunk, Line, LineKind, SegmentKind, Span};
 use crate::finding::{Category, FindingBuilder, Severity};
 
@@ -79,6 +80,8 @@ struct FileCtx<'d, 'a> {
     active: Vec<bool>,
     requires_ok: Vec<Option<bool>>,
     agent_file: bool,
+    /// Whether the file's lines take the shell view (`shell::applies_to`).
+    shell: bool,
 }
 
 pub(crate) fn scan(
@@ -161,6 +164,7 @@ pub(crate) fn scan_files(
             active,
             requires_ok: vec![None; rs.rules.len()],
             agent_file,
+            shell: shell::applies_to(&path),
         };
         path_rules(rs, &mut ctx, f, &path, out);
         for h in f.hunks() {
@@ -269,6 +273,7 @@ fn text_ctx<'d, 'a>(diff: &'d Diff<'a>, rs: &Ruleset, file: Option<usize>) -> Fi
             .collect(),
         requires_ok: vec![None; rs.rules.len()],
         agent_file: false,
+        shell: file.is_none() || shell::applies_to(&path),
     }
 }
 
@@ -407,6 +412,13 @@ fn scan_unit(
         .keywordless
         .as_ref()
         .map(|re| PatternSet::new(re.pattern_len()));
+    // Lines before this index are inside a logical shell line already viewed.
+    let mut shell_done = 0;
+    let shell_worth = if rs.shell_rules.is_empty() || !ctx.shell {
+        Vec::new()
+    } else {
+        shell_prefilter(input, lines)
+    };
     for (li, l) in lines.iter().enumerate() {
         if crate::finding::full(out) {
             return;
@@ -467,6 +479,11 @@ fn scan_unit(
                 decode_line(rs, ctx, lines, li, worth, opts, out);
             }
         }
+        // Command lines as the shell reads them: continuations joined,
+        // quotes and escapes inside words removed (`rules/shell.rs`).
+        if li >= shell_done && shell_worth.get(li).copied().unwrap_or(false) {
+            shell_done = li + shell_line(rs, ctx, lines, li, opts, out);
+        }
     }
     cands.sort_unstable();
     cands.dedup();
@@ -518,6 +535,9 @@ fn run_detector(
             .message(format!("{}: {}", rule.info.title, h.message))
             .safe_evidence(snippet(l.bytes, start, end, None))
             .key(h.key.as_bytes());
+        if let Some(s) = h.severity {
+            b = b.severity(s);
+        }
         if h.in_literal {
             let lower = match b.current_severity() {
                 Severity::Critical => Severity::High,
@@ -860,6 +880,114 @@ fn confirm_window(
         n += 1;
     }
     n
+}
+
+/// Which lines (added, or text outside hunks) take the shell view: one
+/// prefilter pass per run of lines that are contiguous in the input, else
+/// line by line (a decoded mail header is not in the input).
+fn shell_prefilter(input: &[u8], lines: &[ULine<'_>]) -> Vec<bool> {
+    let mut worth = vec![false; lines.len()];
+    let wanted = |l: &ULine<'_>| l.scope == Scope::ADDED || l.scope == Scope::MESSAGE;
+    let in_input = |l: &ULine<'_>| {
+        input
+            .get(l.abs..l.abs + l.bytes.len())
+            .is_some_and(|s| std::ptr::eq(s.as_ptr(), l.bytes.as_ptr()))
+    };
+    let mut ranges = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if !wanted(&lines[i]) {
+            i += 1;
+            continue;
+        }
+        if !in_input(&lines[i]) {
+            worth[i] = shell::worth(lines[i].bytes);
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j + 1 < lines.len() && wanted(&lines[j + 1]) && in_input(&lines[j + 1]) {
+            j += 1;
+        }
+        let base = lines[i].abs;
+        let end = lines[j].abs + lines[j].bytes.len();
+        ranges.clear();
+        ranges.extend(
+            lines[i..=j]
+                .iter()
+                .map(|l| (l.abs - base, l.abs - base + l.bytes.len())),
+        );
+        shell::worth_lines(&input[base..end], &ranges, &mut worth[i..=j]);
+        i = j + 1;
+    }
+    worth
+}
+
+/// Matches the `shell = true` rules against the shell view of the logical
+/// line starting at `li`; returns how many physical lines the view covered.
+/// A finding is reported on the physical line where its match starts.
+fn shell_line(
+    rs: &Ruleset,
+    ctx: &mut FileCtx<'_, '_>,
+    lines: &[ULine<'_>],
+    li: usize,
+    opts: &ScanOptions,
+    out: &mut Vec<FindingBuilder>,
+) -> usize {
+    let Some(ac) = &rs.ac else { return 1 };
+    let scope = lines[li].scope;
+    let physical: Vec<&[u8]> = lines[li..]
+        .iter()
+        .take(shell::MAX_LINES)
+        .take_while(|l| l.scope == scope)
+        .map(|l| l.bytes)
+        .collect();
+    let view = shell::view(&physical);
+    let mut seen: Vec<u32> = Vec::new();
+    for m in ac.find_overlapping_iter(&view.text) {
+        for &r in &rs.kw_rules[m.pattern().as_usize()] {
+            let rule = &rs.rules[r as usize];
+            if !rule.shell || seen.contains(&r) || !ctx.active[r as usize] || !rule.scope.has(scope)
+            {
+                continue;
+            }
+            seen.push(r);
+            let Some(re) = &rule.regex else { continue };
+            if !requires_ok(rs, ctx, r) {
+                continue;
+            }
+            let Some(found) = re.find(&view.text[..]) else {
+                continue;
+            };
+            if found.is_empty() {
+                continue;
+            }
+            let matched = &view.text[found.range()];
+            if !passes_guards(rule, matched, matched) {
+                continue;
+            }
+            let (k, s) = view.from[found.start()];
+            let (ke, e) = view.from[found.end() - 1];
+            let l = &lines[li + k as usize];
+            let (s, end) = if ke == k {
+                (s as usize, e as usize + 1)
+            } else {
+                (s as usize, l.bytes.len())
+            };
+            let shown: String = crate::text::escape_for_display(matched)
+                .chars()
+                .take(100)
+                .collect();
+            let b = located(ctx, rule, l, s, end)
+                .message(format!(
+                    "{} (as the shell reads the command: \"{shown}\")",
+                    rule.info.title
+                ))
+                .safe_evidence(snippet(l.bytes, s, end, None));
+            out.push(match_key(b, rule, matched, None, opts));
+        }
+    }
+    view.lines.max(1)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -21,6 +21,7 @@ mod normalize;
 mod redact;
 mod rule;
 mod schema;
+mod shell;
 mod synthetic;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
@@ -66,6 +67,8 @@ pub struct Ruleset {
     ascii_detectors: Vec<u32>,
     unicode_detectors: Vec<u32>,
     normalize_rules: Vec<u32>,
+    /// Rules that also match the shell view (`shell = true`).
+    shell_rules: Vec<u32>,
     path_rules: Vec<u32>,
     agent_rules: Vec<u32>,
     decoders: Vec<Decoder>,
@@ -153,6 +156,7 @@ impl RulesetBuilder {
         let mut ascii_detectors = Vec::new();
         let mut unicode_detectors = Vec::new();
         let mut normalize_rules = Vec::new();
+        let mut shell_rules = Vec::new();
         let mut path_rules = Vec::new();
         let mut agent_rules = Vec::new();
         let mut decoders: Vec<Decoder> = Vec::new();
@@ -179,6 +183,9 @@ impl RulesetBuilder {
             }
             if r.normalize {
                 normalize_rules.push(i);
+            }
+            if r.shell {
+                shell_rules.push(i);
             }
             for d in &r.decode {
                 if !decoders.contains(d) {
@@ -249,6 +256,7 @@ impl RulesetBuilder {
             ascii_detectors,
             unicode_detectors,
             normalize_rules,
+            shell_rules,
             path_rules,
             agent_rules,
             decoder_set: decode::DecoderSet::of(&decoders),

@@ -128,6 +128,8 @@ pub(crate) struct Rule {
     pub(crate) allow_match: Vec<Regex>,
     pub(crate) stopwords: Vec<String>,
     pub(crate) normalize: bool,
+    /// Also match the shell view (`rules/shell.rs`).
+    pub(crate) shell: bool,
     pub(crate) decode: Vec<Decoder>,
     pub(crate) positive: Vec<Example>,
     pub(crate) negative: Vec<Example>,
@@ -419,6 +421,14 @@ pub(crate) fn validate(def: RuleDef, pack: &str) -> Result<Rule, RuleError> {
             "a secret group needs a regex".into(),
         ));
     }
+    if def.shell && (regex.is_none() || keywords.is_empty() || category == Category::Secret) {
+        // The shell view is reached through keywords and never shows a
+        // secret's bytes, so it is for keyword rules that are not secrets.
+        return Err(invalid(
+            "shell",
+            "the shell view needs a regex and keywords, and is not for secret rules".into(),
+        ));
+    }
     let allow = def
         .allow
         .iter()
@@ -481,6 +491,7 @@ pub(crate) fn validate(def: RuleDef, pack: &str) -> Result<Rule, RuleError> {
             .map(|s| s.to_ascii_lowercase())
             .collect(),
         normalize: def.normalize,
+        shell: def.shell,
         decode,
         positive: def.examples.positive,
         negative: def.examples.negative,

@@ -60,6 +60,8 @@ pub(crate) struct RuleDef {
     #[serde(default)]
     pub(crate) normalize: bool,
     #[serde(default)]
+    pub(crate) shell: bool,
+    #[serde(default)]
     pub(crate) decode: Vec<String>,
     #[serde(default)]
     pub(crate) examples: Examples,

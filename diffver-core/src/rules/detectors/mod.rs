@@ -19,25 +19,28 @@ pub(crate) enum Detector {
     TagChars,
     ConfusableIdentifier,
     CiTemplateInjection,
+    CiUntrustedEnvWrite,
 }
 
 impl Detector {
-    pub(crate) const NAMES: [&'static str; 6] = [
+    pub(crate) const NAMES: [&'static str; 7] = [
         "bidi-control",
         "bidi-unterminated",
         "invisible-char",
         "tag-chars",
         "confusable-identifier",
         "ci-template-injection",
+        "ci-untrusted-env-write",
     ];
 
-    const ALL: [Detector; 6] = [
+    const ALL: [Detector; 7] = [
         Detector::BidiControl,
         Detector::BidiUnterminated,
         Detector::InvisibleChar,
         Detector::TagChars,
         Detector::ConfusableIdentifier,
         Detector::CiTemplateInjection,
+        Detector::CiUntrustedEnvWrite,
     ];
 
     pub(crate) fn from_name(name: &str) -> Option<Detector> {
@@ -49,7 +52,10 @@ impl Detector {
 
     /// Whether the detector only looks at non-ASCII text.
     pub(crate) fn unicode_only(self) -> bool {
-        !matches!(self, Detector::CiTemplateInjection)
+        !matches!(
+            self,
+            Detector::CiTemplateInjection | Detector::CiUntrustedEnvWrite
+        )
     }
 
     /// A cheap keyword the line must contain for the detector to run (ASCII
@@ -57,6 +63,7 @@ impl Detector {
     pub(crate) fn needle(self) -> Option<&'static [u8]> {
         match self {
             Detector::CiTemplateInjection => Some(b"${{"),
+            Detector::CiUntrustedEnvWrite => Some(b"GITHUB_"),
             _ => None,
         }
     }
@@ -73,6 +80,9 @@ pub(crate) struct Hit {
     /// Whether the hit sits only in a string literal or comment, where it
     /// cannot change what code means: reported one level lower.
     pub(crate) in_literal: bool,
+    /// The severity of this hit when it is not the rule's (a CI context an
+    /// outsider controls less than fully).
+    pub(crate) severity: Option<crate::finding::Severity>,
 }
 
 /// Where a detector runs: one line of a hunk, with its file for context.
@@ -99,6 +109,7 @@ pub(crate) fn run(d: Detector, ctx: &Ctx<'_, '_>) -> Vec<Hit> {
         Detector::TagChars => unicode::tag_chars(ctx.text),
         Detector::ConfusableIdentifier => unicode::confusable_identifiers(ctx.text),
         Detector::CiTemplateInjection => ci::template_injection(ctx),
+        Detector::CiUntrustedEnvWrite => ci::untrusted_env_write(ctx),
     }
 }
 
@@ -110,6 +121,6 @@ pub(crate) fn run_text(d: Detector, text: &str) -> Vec<Hit> {
         Detector::InvisibleChar => unicode::invisible(text, false),
         Detector::TagChars => unicode::tag_chars(text),
         Detector::ConfusableIdentifier => unicode::confusable_identifiers(text),
-        Detector::CiTemplateInjection => Vec::new(),
+        Detector::CiTemplateInjection | Detector::CiUntrustedEnvWrite => Vec::new(),
     }
 }

@@ -38,6 +38,7 @@ fn hit(start: usize, end: usize, message: String, key: String) -> Hit {
         message,
         key,
         in_literal: false,
+        severity: None,
     }
 }
 
