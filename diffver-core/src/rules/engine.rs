@@ -14,7 +14,8 @@ use regex_automata::{Anchored, Input, PatternSet};
 use sha2::Sha256;
 
 use super::Ruleset;
-use super::decode;
+use super::decode::{self, Decoder};
+use super::deobfuscate;
 use super::detectors::{self, Detector};
 use super::normalize;
 use super::rule::{Rule, Scope};
@@ -79,6 +80,9 @@ struct FileCtx<'d, 'a> {
     active: Vec<bool>,
     requires_ok: Vec<Option<bool>>,
     agent_file: bool,
+    /// Test code and fixtures: prompt-injection findings there are lowered
+    /// one level (test data quotes attacks on purpose).
+    test_file: bool,
 }
 
 pub(crate) fn scan(
@@ -161,6 +165,7 @@ pub(crate) fn scan_files(
             active,
             requires_ok: vec![None; rs.rules.len()],
             agent_file,
+            test_file: is_test_path(&path),
         };
         path_rules(rs, &mut ctx, f, &path, out);
         for h in f.hunks() {
@@ -269,6 +274,7 @@ fn text_ctx<'d, 'a>(diff: &'d Diff<'a>, rs: &Ruleset, file: Option<usize>) -> Fi
             .collect(),
         requires_ok: vec![None; rs.rules.len()],
         agent_file: false,
+        test_file: false,
     }
 }
 
@@ -367,6 +373,10 @@ fn scan_unit(
     }
     let input = ctx.diff.input();
     let mut cands: Vec<(u32, u32, Mode)> = Vec::new();
+    // Lines whose keyword hits ask for a deobfuscation transform, and lines
+    // with encoded runs that may be pieces of a wrapped encoding.
+    let mut deob: Vec<(u32, decode::DecoderSet)> = Vec::new();
+    let mut wrapped: Vec<usize> = Vec::new();
     let usable = |ctx: &FileCtx<'_, '_>, r: u32, scope: Scope| {
         ctx.active[r as usize] && rs.rules[r as usize].scope.has(scope)
     };
@@ -398,6 +408,10 @@ fn scan_unit(
                     if usable(ctx, r, l.scope) {
                         cands.push((r, (i + k) as u32, Mode::Raw));
                     }
+                }
+                let t = rs.kw_deob[m.pattern().as_usize()];
+                if !t.is_empty() && (l.scope == Scope::ADDED || l.scope == Scope::MESSAGE) {
+                    deob.push(((i + k) as u32, t));
                 }
             }
             i = j + 1;
@@ -465,8 +479,14 @@ fn scan_unit(
             let worth = decode::worth_decoding(l.bytes, rs.decoder_set);
             if !worth.is_empty() {
                 decode_line(rs, ctx, lines, li, worth, opts, out);
+                if worth.has(Decoder::Base64) {
+                    wrapped.push(li);
+                }
             }
         }
+    }
+    if !deob.is_empty() || !wrapped.is_empty() {
+        deobfuscate_lines(rs, ctx, lines, &mut deob, &wrapped, opts, out);
     }
     cands.sort_unstable();
     cands.dedup();
@@ -554,8 +574,48 @@ fn located(
             Severity::High | Severity::Critical => Severity::Critical,
         };
         b = b.severity(raised);
+    } else if ctx.test_file && rule.info.category == Category::PromptInjection {
+        let lowered = match b.current_severity() {
+            Severity::Critical => Severity::High,
+            Severity::High => Severity::Medium,
+            Severity::Medium | Severity::Low => Severity::Low,
+            Severity::Info => Severity::Info,
+        };
+        b = b.severity(lowered);
     }
     b
+}
+
+/// Whether a path is test code or test data (`tests/`, `fixtures/`,
+/// `test_x.py`, `x_test.go`, `x.test.ts`, `x.spec.js`, …).
+fn is_test_path(path: &str) -> bool {
+    let mut parts = path.split('/').peekable();
+    while let Some(p) = parts.next() {
+        if parts.peek().is_none() {
+            let stem = p.split('.').next().unwrap_or(p);
+            return stem.starts_with("test_")
+                || stem.ends_with("_test")
+                || stem.ends_with("_tests")
+                || p.contains(".test.")
+                || p.contains(".spec.");
+        }
+        if matches!(
+            p,
+            "test"
+                | "tests"
+                | "__tests__"
+                | "testdata"
+                | "test-data"
+                | "fixtures"
+                | "test-fixtures"
+                | "spec"
+                | "specs"
+                | "testing"
+        ) {
+            return true;
+        }
+    }
+    false
 }
 
 /// An escaped excerpt of a line around `start..end`, with the secret range
@@ -875,7 +935,7 @@ fn decode_line(
     let l = &lines[li];
     let lossy = Lossy::new(l.bytes);
     // (decoded text, chain, the encoded run's byte range in the line)
-    let mut queue: Vec<(String, Vec<&'static str>, (usize, usize))> = Vec::new();
+    let mut queue: Vec<Revealed> = Vec::new();
     for d in decode::decode_all(&lossy.text, first) {
         queue.push((
             d.text,
@@ -883,6 +943,23 @@ fn decode_line(
             (lossy.raw(d.start), lossy.raw(d.end)),
         ));
     }
+    scan_revealed(rs, ctx, l, queue, opts, out);
+}
+
+/// Text revealed by decoding: the text, the chain of decodings, and the
+/// byte range in the line it is reported at.
+type Revealed = (String, Vec<&'static str>, (usize, usize));
+
+/// Scans revealed texts, decoding them further (to [`MAX_DECODE_DEPTH`],
+/// at most 64 texts).
+fn scan_revealed(
+    rs: &Ruleset,
+    ctx: &mut FileCtx<'_, '_>,
+    l: &ULine<'_>,
+    mut queue: Vec<Revealed>,
+    opts: &ScanOptions,
+    out: &mut Vec<FindingBuilder>,
+) {
     let mut i = 0;
     while i < queue.len() && i < 64 {
         let (decoded, chain, run) = queue[i].clone();
@@ -894,6 +971,84 @@ fn decode_line(
                 c.push(d.decoder.name());
                 queue.push((d.text, c, run));
             }
+        }
+    }
+}
+
+/// Deobfuscation (see `deobfuscate`): lines whose keyword hits are
+/// disguised core words are transformed (ROT13, reversal, leetspeak) and
+/// scanned; runs of lines holding pieces of an encoding are joined and
+/// decoded, as are `\n`-wrapped pieces within one line.
+#[allow(clippy::too_many_arguments)]
+fn deobfuscate_lines(
+    rs: &Ruleset,
+    ctx: &mut FileCtx<'_, '_>,
+    lines: &[ULine<'_>],
+    deob: &mut [(u32, decode::DecoderSet)],
+    wrapped: &[usize],
+    opts: &ScanOptions,
+    out: &mut Vec<FindingBuilder>,
+) {
+    deob.sort_unstable_by_key(|&(li, _)| li);
+    let mut k = 0;
+    while k < deob.len() {
+        let li = deob[k].0;
+        let mut set = decode::DecoderSet::default();
+        while k < deob.len() && deob[k].0 == li {
+            for t in deob[k].1.decoders() {
+                set = set.with(t);
+            }
+            k += 1;
+        }
+        let l = &lines[li as usize];
+        let lossy = Lossy::new(l.bytes);
+        let revealed: Vec<Revealed> = set
+            .decoders()
+            .filter_map(|t| {
+                deobfuscate::apply(t, &lossy.text).map(|s| (s, vec![t.name()], (0, l.bytes.len())))
+            })
+            .collect();
+        for r in revealed {
+            scan_revealed(rs, ctx, l, vec![r], opts, out);
+        }
+    }
+    // Wrapped encodings: each group of neighbouring lines with encoded runs,
+    // widened by a line on each side (a short first or last piece).
+    let mut g = 0;
+    while g < wrapped.len() {
+        let start = wrapped[g];
+        let mut end = start;
+        while g + 1 < wrapped.len() && wrapped[g + 1] == end + 1 {
+            g += 1;
+            end += 1;
+        }
+        g += 1;
+        let l = &lines[start];
+        if let Some(joined) = deobfuscate::escaped_join(l.bytes) {
+            let first = decode::DecoderSet::of(&[Decoder::Base64]);
+            let queue: Vec<Revealed> = decode::decode_all(&joined, first)
+                .into_iter()
+                .map(|d| (d.text, vec!["base64"], (0, l.bytes.len())))
+                .collect();
+            scan_revealed(rs, ctx, l, queue, opts, out);
+        }
+        let lo = start.saturating_sub(1);
+        let hi = (end + 1).min(lines.len() - 1);
+        let pieces: Vec<Option<Vec<u8>>> = (lo..=hi)
+            .map(|i| {
+                (lines[i].scope == l.scope)
+                    .then(|| deobfuscate::wrapped_piece(lines[i].bytes))
+                    .flatten()
+            })
+            .collect();
+        for (a, _, joined) in deobfuscate::join_pieces(&pieces) {
+            let at = &lines[lo + a];
+            let first = decode::DecoderSet::of(&[Decoder::Base64]);
+            let queue: Vec<Revealed> = decode::decode_all(&joined, first)
+                .into_iter()
+                .map(|d| (d.text, vec!["base64"], (0, at.bytes.len())))
+                .collect();
+            scan_revealed(rs, ctx, at, queue, opts, out);
         }
     }
 }

@@ -14,6 +14,7 @@
 //! ```
 
 mod decode;
+mod deobfuscate;
 mod detectors;
 mod engine;
 mod mail;
@@ -61,6 +62,9 @@ pub struct Ruleset {
     rules: Vec<Rule>,
     ac: Option<AhoCorasick>,
     kw_rules: Vec<Vec<u32>>,
+    /// Per keyword: the deobfuscation transforms it triggers (its
+    /// disguised spelling of a core word), if any.
+    kw_deob: Vec<decode::DecoderSet>,
     keywordless: Option<Regex>,
     keywordless_rules: Vec<u32>,
     ascii_detectors: Vec<u32>,
@@ -203,6 +207,26 @@ impl RulesetBuilder {
                 }
             }
         }
+        // The disguised spellings of core words that trigger a transform
+        // (ROT13, reversal, leetspeak) ride on the same keyword pass.
+        let mut kw_deob = vec![decode::DecoderSet::default(); keywords.len()];
+        for t in [Decoder::Rot13, Decoder::Reverse, Decoder::Leet] {
+            if !decoders.contains(&t) {
+                continue;
+            }
+            for k in deobfuscate::triggers(t) {
+                let p = match keywords.iter().position(|x| *x == k) {
+                    Some(p) => p,
+                    None => {
+                        keywords.push(k);
+                        kw_rules.push(Vec::new());
+                        kw_deob.push(decode::DecoderSet::default());
+                        keywords.len() - 1
+                    }
+                };
+                kw_deob[p] = kw_deob[p].with(t);
+            }
+        }
         if keywords.len() > MAX_KEYWORDS {
             return Err(RuleError::Invalid {
                 rule: "<ruleset>".into(),
@@ -244,6 +268,7 @@ impl RulesetBuilder {
             rules,
             ac,
             kw_rules,
+            kw_deob,
             keywordless,
             keywordless_rules,
             ascii_detectors,
