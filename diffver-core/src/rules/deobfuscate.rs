@@ -45,22 +45,18 @@ const CORE_WORDS: [&str; 10] = [
     "forget",
 ];
 
-/// Leetspeak substitutes per letter (the letter itself comes first).
-fn leet_options(c: char) -> &'static [char] {
+/// The digit that stands for a letter in leetspeak triggers.
+fn leet_digit(c: char) -> Option<char> {
     match c {
-        'a' => &['a', '4', '@'],
-        'e' => &['e', '3'],
-        'i' => &['i', '1'],
-        'o' => &['o', '0'],
-        's' => &['s', '5', '$'],
-        't' => &['t', '7'],
-        'g' => &['g', '9'],
-        _ => &[],
+        'a' => Some('4'),
+        'e' => Some('3'),
+        'i' => Some('1'),
+        'o' => Some('0'),
+        's' => Some('5'),
+        't' => Some('7'),
+        _ => None,
     }
 }
-
-/// Most leetspeak spellings generated per word.
-const MAX_LEET_VARIANTS: usize = 200;
 
 /// The ROT13 form of ASCII letters; other characters are kept.
 pub(crate) fn rot13(text: &str) -> String {
@@ -148,29 +144,35 @@ pub(crate) fn triggers(t: Decoder) -> Vec<String> {
     out
 }
 
-/// Spellings of `word` with at least one letter replaced by a leetspeak
-/// substitute (bounded by [`MAX_LEET_VARIANTS`]).
+/// Leetspeak spellings of `word` that trigger folding: every letter that
+/// has a digit replaced (`1gn0r3`), one replaced (`ign0re`), or all but
+/// one (`1gnor3`). The fold itself handles any mix; a line written in
+/// leetspeak holds one of these in some word. Few spellings keep the
+/// keyword automaton small: it scans every line.
 fn leet_variants(word: &str) -> Vec<String> {
-    let mut acc: Vec<String> = vec![String::new()];
-    for c in word.chars() {
-        let opts = leet_options(c);
-        let opts: &[char] = if opts.is_empty() { &[c] } else { opts };
-        let mut next = Vec::with_capacity(acc.len() * opts.len());
-        for a in &acc {
-            for &o in opts {
-                if next.len() >= MAX_LEET_VARIANTS * 4 {
-                    break;
-                }
-                let mut s = a.clone();
-                s.push(o);
-                next.push(s);
-            }
-        }
-        acc = next;
+    let chars: Vec<char> = word.chars().collect();
+    let subs: Vec<usize> = (0..chars.len())
+        .filter(|&i| leet_digit(chars[i]).is_some())
+        .collect();
+    let spell = |on: &dyn Fn(usize) -> bool| -> String {
+        chars
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| match leet_digit(c) {
+                Some(d) if on(i) => d,
+                _ => c,
+            })
+            .collect()
+    };
+    let mut out = vec![spell(&|_| true)];
+    for &k in &subs {
+        out.push(spell(&|i| i == k));
+        out.push(spell(&|i| i != k));
     }
-    acc.retain(|s| s != word);
-    acc.truncate(MAX_LEET_VARIANTS);
-    acc
+    out.retain(|s| s != word);
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The pieces of a wrapped encoding on one line: runs of the base64

@@ -449,6 +449,17 @@ fn scan_unit(
             }
         }
         let plain = is_plain(l.bytes);
+        // Keywords in other scripts can only occur on lines that are not
+        // plain ASCII: their automaton runs there alone.
+        if let (false, Some(uac)) = (plain, &rs.uac) {
+            for m in uac.find_overlapping_iter(l.bytes) {
+                for &r in &rs.ukw_rules[m.pattern().as_usize()] {
+                    if usable(ctx, r, l.scope) {
+                        cands.push((r, li as u32, Mode::Raw));
+                    }
+                }
+            }
+        }
         if !plain {
             for &r in &rs.unicode_detectors {
                 if let Some(d) = rs.rules[r as usize].detector
@@ -465,10 +476,12 @@ fn scan_unit(
         {
             let text = String::from_utf8_lossy(l.bytes);
             let view = normalize::prose(&text);
-            for m in ac.find_overlapping_iter(view.text.as_bytes()) {
-                for &r in &rs.kw_rules[m.pattern().as_usize()] {
-                    if rs.rules[r as usize].normalize && usable(ctx, r, l.scope) {
-                        cands.push((r, li as u32, Mode::Normalized));
+            for (ac, kw_rules) in rs.automata(ac) {
+                for m in ac.find_overlapping_iter(view.text.as_bytes()) {
+                    for &r in &kw_rules[m.pattern().as_usize()] {
+                        if rs.rules[r as usize].normalize && usable(ctx, r, l.scope) {
+                            cands.push((r, li as u32, Mode::Normalized));
+                        }
                     }
                 }
             }
@@ -1032,6 +1045,10 @@ fn deobfuscate_lines(
                 .collect();
             scan_revealed(rs, ctx, l, queue, opts, out);
         }
+        // A wrapped encoding has at least two lines with encoded runs.
+        if end == start {
+            continue;
+        }
         let lo = start.saturating_sub(1);
         let hi = (end + 1).min(lines.len() - 1);
         let pieces: Vec<Option<Vec<u8>>> = (lo..=hi)
@@ -1068,9 +1085,17 @@ fn scan_decoded(
     let last = chain.last().copied().unwrap_or("");
     let view = normalize::prose(decoded);
     let mut seen: Vec<u32> = Vec::new();
-    for hay in [decoded.as_bytes(), view.text.as_bytes()] {
-        for m in ac.find_overlapping_iter(hay) {
-            for &r in &rs.kw_rules[m.pattern().as_usize()] {
+    let hits = [decoded.as_bytes(), view.text.as_bytes()]
+        .into_iter()
+        .flat_map(|hay| {
+            rs.automata(ac).flat_map(move |(ac, kw_rules)| {
+                ac.find_overlapping_iter(hay)
+                    .map(move |m| &kw_rules[m.pattern().as_usize()])
+            })
+        });
+    {
+        for rules in hits {
+            for &r in rules {
                 let rule = &rs.rules[r as usize];
                 if !rule.decode.iter().any(|d| d.name() == last)
                     || !ctx.active[r as usize]
