@@ -15,17 +15,29 @@ pub(crate) enum Decoder {
     Html,
     Escapes,
     Tags,
+    /// The transforms of `deobfuscate` (ROT13, reversal, leetspeak folding):
+    /// not decoders of runs, but named like them so that a rule opts in the
+    /// same way. They are triggered by the keyword pass, never by
+    /// [`worth_decoding`].
+    Rot13,
+    Reverse,
+    Leet,
 }
 
 impl Decoder {
-    pub(crate) const NAMES: [&'static str; 6] = ["base64", "hex", "url", "html", "escapes", "tags"];
-    pub(crate) const ALL: [Decoder; 6] = [
+    pub(crate) const NAMES: [&'static str; 9] = [
+        "base64", "hex", "url", "html", "escapes", "tags", "rot13", "reverse", "leet",
+    ];
+    pub(crate) const ALL: [Decoder; 9] = [
         Decoder::Base64,
         Decoder::Hex,
         Decoder::Url,
         Decoder::Html,
         Decoder::Escapes,
         Decoder::Tags,
+        Decoder::Rot13,
+        Decoder::Reverse,
+        Decoder::Leet,
     ];
 
     pub(crate) fn from_name(name: &str) -> Option<Decoder> {
@@ -187,16 +199,19 @@ fn has_encoded_run(text: &[u8]) -> bool {
 
 /// A set of decoders, as bits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct DecoderSet(u8);
+pub(crate) struct DecoderSet(u16);
 
 impl DecoderSet {
     pub(crate) fn of(ds: &[Decoder]) -> DecoderSet {
         DecoderSet(ds.iter().fold(0, |m, d| m | d.bit()))
     }
+    pub(crate) fn with(self, d: Decoder) -> DecoderSet {
+        DecoderSet(self.0 | d.bit())
+    }
     pub(crate) fn is_empty(self) -> bool {
         self.0 == 0
     }
-    fn has(self, d: Decoder) -> bool {
+    pub(crate) fn has(self, d: Decoder) -> bool {
         self.0 & d.bit() != 0
     }
     pub(crate) fn decoders(self) -> impl Iterator<Item = Decoder> {
@@ -205,8 +220,8 @@ impl DecoderSet {
 }
 
 impl Decoder {
-    fn bit(self) -> u8 {
-        1 << (Decoder::ALL.iter().position(|d| *d == self).unwrap_or(0) as u8)
+    fn bit(self) -> u16 {
+        1 << (Decoder::ALL.iter().position(|d| *d == self).unwrap_or(0) as u16)
     }
 }
 
@@ -225,7 +240,7 @@ pub(crate) fn worth_decoding(text: &[u8], enabled: DecoderSet) -> DecoderSet {
     if memchr::memchr(0xF3, text).is_some() {
         seen |= 0b1_0000;
     }
-    let mut found = 0u8;
+    let mut found = 0u16;
     if long && (enabled.has(Decoder::Base64) || enabled.has(Decoder::Hex)) && has_encoded_run(text)
     {
         found |= Decoder::Base64.bit() | Decoder::Hex.bit();
@@ -292,6 +307,8 @@ pub(crate) fn decode_all(text: &str, decoders: DecoderSet) -> Vec<Decoded> {
             Decoder::Html => whole(text, d, html_decode(text), &mut out, &mut budget),
             Decoder::Escapes => whole(text, d, unescape(text), &mut out, &mut budget),
             Decoder::Tags => tags(text, &mut out),
+            // Applied by `deobfuscate` where the keyword pass asks for them.
+            Decoder::Rot13 | Decoder::Reverse | Decoder::Leet => {}
         }
     }
     out

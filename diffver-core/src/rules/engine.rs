@@ -14,7 +14,8 @@ use regex_automata::{Anchored, Input, PatternSet};
 use sha2::Sha256;
 
 use super::Ruleset;
-use super::decode;
+use super::decode::{self, Decoder};
+use super::deobfuscate;
 use super::detectors::{self, Detector};
 use super::normalize;
 use super::rule::{Rule, Scope};
@@ -82,6 +83,9 @@ struct FileCtx<'d, 'a> {
     agent_file: bool,
     /// Whether the file's lines take the shell view (`shell::applies_to`).
     shell: bool,
+    /// Test code and fixtures: prompt-injection findings there are lowered
+    /// one level (test data quotes attacks on purpose).
+    test_file: bool,
 }
 
 pub(crate) fn scan(
@@ -165,6 +169,7 @@ pub(crate) fn scan_files(
             requires_ok: vec![None; rs.rules.len()],
             agent_file,
             shell: shell::applies_to(&path),
+            test_file: is_test_path(&path),
         };
         path_rules(rs, &mut ctx, f, &path, out);
         for h in f.hunks() {
@@ -274,6 +279,7 @@ fn text_ctx<'d, 'a>(diff: &'d Diff<'a>, rs: &Ruleset, file: Option<usize>) -> Fi
         requires_ok: vec![None; rs.rules.len()],
         agent_file: false,
         shell: file.is_none() || shell::applies_to(&path),
+        test_file: false,
     }
 }
 
@@ -372,6 +378,10 @@ fn scan_unit(
     }
     let input = ctx.diff.input();
     let mut cands: Vec<(u32, u32, Mode)> = Vec::new();
+    // Lines whose keyword hits ask for a deobfuscation transform, and lines
+    // with encoded runs that may be pieces of a wrapped encoding.
+    let mut deob: Vec<(u32, decode::DecoderSet)> = Vec::new();
+    let mut wrapped: Vec<usize> = Vec::new();
     let usable = |ctx: &FileCtx<'_, '_>, r: u32, scope: Scope| {
         ctx.active[r as usize] && rs.rules[r as usize].scope.has(scope)
     };
@@ -403,6 +413,10 @@ fn scan_unit(
                     if usable(ctx, r, l.scope) {
                         cands.push((r, (i + k) as u32, Mode::Raw));
                     }
+                }
+                let t = rs.kw_deob[m.pattern().as_usize()];
+                if !t.is_empty() && (l.scope == Scope::ADDED || l.scope == Scope::MESSAGE) {
+                    deob.push(((i + k) as u32, t));
                 }
             }
             i = j + 1;
@@ -447,6 +461,17 @@ fn scan_unit(
             }
         }
         let plain = is_plain(l.bytes);
+        // Keywords in other scripts can only occur on lines that are not
+        // plain ASCII: their automaton runs there alone.
+        if let (false, Some(uac)) = (plain, &rs.uac) {
+            for m in uac.find_overlapping_iter(l.bytes) {
+                for &r in &rs.ukw_rules[m.pattern().as_usize()] {
+                    if usable(ctx, r, l.scope) {
+                        cands.push((r, li as u32, Mode::Raw));
+                    }
+                }
+            }
+        }
         if !plain {
             for &r in &rs.unicode_detectors {
                 if let Some(d) = rs.rules[r as usize].detector
@@ -463,10 +488,12 @@ fn scan_unit(
         {
             let text = String::from_utf8_lossy(l.bytes);
             let view = normalize::prose(&text);
-            for m in ac.find_overlapping_iter(view.text.as_bytes()) {
-                for &r in &rs.kw_rules[m.pattern().as_usize()] {
-                    if rs.rules[r as usize].normalize && usable(ctx, r, l.scope) {
-                        cands.push((r, li as u32, Mode::Normalized));
+            for (ac, kw_rules) in rs.automata(ac) {
+                for m in ac.find_overlapping_iter(view.text.as_bytes()) {
+                    for &r in &kw_rules[m.pattern().as_usize()] {
+                        if rs.rules[r as usize].normalize && usable(ctx, r, l.scope) {
+                            cands.push((r, li as u32, Mode::Normalized));
+                        }
                     }
                 }
             }
@@ -477,6 +504,9 @@ fn scan_unit(
             let worth = decode::worth_decoding(l.bytes, rs.decoder_set);
             if !worth.is_empty() {
                 decode_line(rs, ctx, lines, li, worth, opts, out);
+                if worth.has(Decoder::Base64) {
+                    wrapped.push(li);
+                }
             }
         }
         // Command lines as the shell reads them: continuations joined,
@@ -484,6 +514,9 @@ fn scan_unit(
         if li >= shell_done && shell_worth.get(li).copied().unwrap_or(false) {
             shell_done = li + shell_line(rs, ctx, lines, li, opts, out);
         }
+    }
+    if !deob.is_empty() || !wrapped.is_empty() {
+        deobfuscate_lines(rs, ctx, lines, &mut deob, &wrapped, opts, out);
     }
     cands.sort_unstable();
     cands.dedup();
@@ -574,8 +607,48 @@ fn located(
             Severity::High | Severity::Critical => Severity::Critical,
         };
         b = b.severity(raised);
+    } else if ctx.test_file && rule.info.category == Category::PromptInjection {
+        let lowered = match b.current_severity() {
+            Severity::Critical => Severity::High,
+            Severity::High => Severity::Medium,
+            Severity::Medium | Severity::Low => Severity::Low,
+            Severity::Info => Severity::Info,
+        };
+        b = b.severity(lowered);
     }
     b
+}
+
+/// Whether a path is test code or test data (`tests/`, `fixtures/`,
+/// `test_x.py`, `x_test.go`, `x.test.ts`, `x.spec.js`, …).
+fn is_test_path(path: &str) -> bool {
+    let mut parts = path.split('/').peekable();
+    while let Some(p) = parts.next() {
+        if parts.peek().is_none() {
+            let stem = p.split('.').next().unwrap_or(p);
+            return stem.starts_with("test_")
+                || stem.ends_with("_test")
+                || stem.ends_with("_tests")
+                || p.contains(".test.")
+                || p.contains(".spec.");
+        }
+        if matches!(
+            p,
+            "test"
+                | "tests"
+                | "__tests__"
+                | "testdata"
+                | "test-data"
+                | "fixtures"
+                | "test-fixtures"
+                | "spec"
+                | "specs"
+                | "testing"
+        ) {
+            return true;
+        }
+    }
+    false
 }
 
 /// An escaped excerpt of a line around `start..end`, with the secret range
@@ -1003,7 +1076,7 @@ fn decode_line(
     let l = &lines[li];
     let lossy = Lossy::new(l.bytes);
     // (decoded text, chain, the encoded run's byte range in the line)
-    let mut queue: Vec<(String, Vec<&'static str>, (usize, usize))> = Vec::new();
+    let mut queue: Vec<Revealed> = Vec::new();
     for d in decode::decode_all(&lossy.text, first) {
         queue.push((
             d.text,
@@ -1011,6 +1084,23 @@ fn decode_line(
             (lossy.raw(d.start), lossy.raw(d.end)),
         ));
     }
+    scan_revealed(rs, ctx, l, queue, opts, out);
+}
+
+/// Text revealed by decoding: the text, the chain of decodings, and the
+/// byte range in the line it is reported at.
+type Revealed = (String, Vec<&'static str>, (usize, usize));
+
+/// Scans revealed texts, decoding them further (to [`MAX_DECODE_DEPTH`],
+/// at most 64 texts).
+fn scan_revealed(
+    rs: &Ruleset,
+    ctx: &mut FileCtx<'_, '_>,
+    l: &ULine<'_>,
+    mut queue: Vec<Revealed>,
+    opts: &ScanOptions,
+    out: &mut Vec<FindingBuilder>,
+) {
     let mut i = 0;
     while i < queue.len() && i < 64 {
         let (decoded, chain, run) = queue[i].clone();
@@ -1022,6 +1112,88 @@ fn decode_line(
                 c.push(d.decoder.name());
                 queue.push((d.text, c, run));
             }
+        }
+    }
+}
+
+/// Deobfuscation (see `deobfuscate`): lines whose keyword hits are
+/// disguised core words are transformed (ROT13, reversal, leetspeak) and
+/// scanned; runs of lines holding pieces of an encoding are joined and
+/// decoded, as are `\n`-wrapped pieces within one line.
+#[allow(clippy::too_many_arguments)]
+fn deobfuscate_lines(
+    rs: &Ruleset,
+    ctx: &mut FileCtx<'_, '_>,
+    lines: &[ULine<'_>],
+    deob: &mut [(u32, decode::DecoderSet)],
+    wrapped: &[usize],
+    opts: &ScanOptions,
+    out: &mut Vec<FindingBuilder>,
+) {
+    deob.sort_unstable_by_key(|&(li, _)| li);
+    let mut k = 0;
+    while k < deob.len() {
+        let li = deob[k].0;
+        let mut set = decode::DecoderSet::default();
+        while k < deob.len() && deob[k].0 == li {
+            for t in deob[k].1.decoders() {
+                set = set.with(t);
+            }
+            k += 1;
+        }
+        let l = &lines[li as usize];
+        let lossy = Lossy::new(l.bytes);
+        let revealed: Vec<Revealed> = set
+            .decoders()
+            .filter_map(|t| {
+                deobfuscate::apply(t, &lossy.text).map(|s| (s, vec![t.name()], (0, l.bytes.len())))
+            })
+            .collect();
+        for r in revealed {
+            scan_revealed(rs, ctx, l, vec![r], opts, out);
+        }
+    }
+    // Wrapped encodings: each group of neighbouring lines with encoded runs,
+    // widened by a line on each side (a short first or last piece).
+    let mut g = 0;
+    while g < wrapped.len() {
+        let start = wrapped[g];
+        let mut end = start;
+        while g + 1 < wrapped.len() && wrapped[g + 1] == end + 1 {
+            g += 1;
+            end += 1;
+        }
+        g += 1;
+        let l = &lines[start];
+        if let Some(joined) = deobfuscate::escaped_join(l.bytes) {
+            let first = decode::DecoderSet::of(&[Decoder::Base64]);
+            let queue: Vec<Revealed> = decode::decode_all(&joined, first)
+                .into_iter()
+                .map(|d| (d.text, vec!["base64"], (0, l.bytes.len())))
+                .collect();
+            scan_revealed(rs, ctx, l, queue, opts, out);
+        }
+        // A wrapped encoding has at least two lines with encoded runs.
+        if end == start {
+            continue;
+        }
+        let lo = start.saturating_sub(1);
+        let hi = (end + 1).min(lines.len() - 1);
+        let pieces: Vec<Option<Vec<u8>>> = (lo..=hi)
+            .map(|i| {
+                (lines[i].scope == l.scope)
+                    .then(|| deobfuscate::wrapped_piece(lines[i].bytes))
+                    .flatten()
+            })
+            .collect();
+        for (a, _, joined) in deobfuscate::join_pieces(&pieces) {
+            let at = &lines[lo + a];
+            let first = decode::DecoderSet::of(&[Decoder::Base64]);
+            let queue: Vec<Revealed> = decode::decode_all(&joined, first)
+                .into_iter()
+                .map(|d| (d.text, vec!["base64"], (0, at.bytes.len())))
+                .collect();
+            scan_revealed(rs, ctx, at, queue, opts, out);
         }
     }
 }
@@ -1041,9 +1213,17 @@ fn scan_decoded(
     let last = chain.last().copied().unwrap_or("");
     let view = normalize::prose(decoded);
     let mut seen: Vec<u32> = Vec::new();
-    for hay in [decoded.as_bytes(), view.text.as_bytes()] {
-        for m in ac.find_overlapping_iter(hay) {
-            for &r in &rs.kw_rules[m.pattern().as_usize()] {
+    let hits = [decoded.as_bytes(), view.text.as_bytes()]
+        .into_iter()
+        .flat_map(|hay| {
+            rs.automata(ac).flat_map(move |(ac, kw_rules)| {
+                ac.find_overlapping_iter(hay)
+                    .map(move |m| &kw_rules[m.pattern().as_usize()])
+            })
+        });
+    {
+        for rules in hits {
+            for &r in rules {
                 let rule = &rs.rules[r as usize];
                 if !rule.decode.iter().any(|d| d.name() == last)
                     || !ctx.active[r as usize]

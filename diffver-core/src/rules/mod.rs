@@ -14,6 +14,7 @@
 //! ```
 
 mod decode;
+mod deobfuscate;
 mod detectors;
 mod engine;
 mod mail;
@@ -62,6 +63,15 @@ pub struct Ruleset {
     rules: Vec<Rule>,
     ac: Option<AhoCorasick>,
     kw_rules: Vec<Vec<u32>>,
+    /// Per keyword: the deobfuscation transforms it triggers (its
+    /// disguised spelling of a core word), if any.
+    kw_deob: Vec<decode::DecoderSet>,
+    /// Keywords outside ASCII (phrases in other scripts), in an automaton
+    /// of their own that runs only on lines that are not plain ASCII: in
+    /// the main automaton their bytes would widen every state of the DFA
+    /// that every line is scanned with.
+    uac: Option<AhoCorasick>,
+    ukw_rules: Vec<Vec<u32>>,
     keywordless: Option<Regex>,
     keywordless_rules: Vec<u32>,
     ascii_detectors: Vec<u32>,
@@ -151,6 +161,8 @@ impl RulesetBuilder {
         };
         let mut keywords: Vec<String> = Vec::new();
         let mut kw_rules: Vec<Vec<u32>> = Vec::new();
+        let mut ukeywords: Vec<String> = Vec::new();
+        let mut ukw_rules: Vec<Vec<u32>> = Vec::new();
         let mut keywordless_src = Vec::new();
         let mut keywordless_rules = Vec::new();
         let mut ascii_detectors = Vec::new();
@@ -200,23 +212,48 @@ impl RulesetBuilder {
                     keywordless_rules.push(i);
                 }
                 for k in &r.keywords {
-                    match keywords.iter().position(|x| x == k) {
-                        Some(p) => kw_rules[p].push(i),
+                    let (kws, rules) = if k.is_ascii() {
+                        (&mut keywords, &mut kw_rules)
+                    } else {
+                        (&mut ukeywords, &mut ukw_rules)
+                    };
+                    match kws.iter().position(|x| x == k) {
+                        Some(p) => rules[p].push(i),
                         None => {
-                            keywords.push(k.clone());
-                            kw_rules.push(vec![i]);
+                            kws.push(k.clone());
+                            rules.push(vec![i]);
                         }
                     }
                 }
             }
         }
-        if keywords.len() > MAX_KEYWORDS {
+        // The disguised spellings of core words that trigger a transform
+        // (ROT13, reversal, leetspeak) ride on the same keyword pass.
+        let mut kw_deob = vec![decode::DecoderSet::default(); keywords.len()];
+        for t in [Decoder::Rot13, Decoder::Reverse, Decoder::Leet] {
+            if !decoders.contains(&t) {
+                continue;
+            }
+            for k in deobfuscate::triggers(t) {
+                let p = match keywords.iter().position(|x| *x == k) {
+                    Some(p) => p,
+                    None => {
+                        keywords.push(k);
+                        kw_rules.push(Vec::new());
+                        kw_deob.push(decode::DecoderSet::default());
+                        keywords.len() - 1
+                    }
+                };
+                kw_deob[p] = kw_deob[p].with(t);
+            }
+        }
+        if keywords.len() + ukeywords.len() > MAX_KEYWORDS {
             return Err(RuleError::Invalid {
                 rule: "<ruleset>".into(),
                 field: "keywords",
                 reason: format!(
                     "{} distinct keywords; at most {MAX_KEYWORDS} are allowed",
-                    keywords.len()
+                    keywords.len() + ukeywords.len()
                 ),
             });
         }
@@ -229,6 +266,21 @@ impl RulesetBuilder {
                     .match_kind(MatchKind::Standard)
                     .kind(Some(AhoCorasickKind::DFA))
                     .build(&keywords)
+                    .map_err(|e| RuleError::Invalid {
+                        rule: "<ruleset>".into(),
+                        field: "keywords",
+                        reason: e.to_string(),
+                    })?,
+            )
+        };
+        let uac = if ukeywords.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&ukeywords)
                     .map_err(|e| RuleError::Invalid {
                         rule: "<ruleset>".into(),
                         field: "keywords",
@@ -251,6 +303,9 @@ impl RulesetBuilder {
             rules,
             ac,
             kw_rules,
+            kw_deob,
+            uac,
+            ukw_rules,
             keywordless,
             keywordless_rules,
             ascii_detectors,
@@ -368,6 +423,16 @@ impl Ruleset {
             }
         }
         failures
+    }
+
+    /// The keyword automata with their rules per keyword: `ac` (the main
+    /// automaton), then the one for keywords in other scripts.
+    fn automata<'a>(
+        &'a self,
+        ac: &'a AhoCorasick,
+    ) -> impl Iterator<Item = (&'a AhoCorasick, &'a [Vec<u32>])> + 'a {
+        std::iter::once((ac, self.kw_rules.as_slice()))
+            .chain(self.uac.as_ref().map(|u| (u, self.ukw_rules.as_slice())))
     }
 
     /// Runs only the rules (no integrity checks) over a diff and returns their

@@ -410,10 +410,33 @@ fn strip_noise(items: &mut Vec<(char, usize)>, case: &mut Vec<char>) -> bool {
             }
             '<' => {
                 if let Some(n) = tag_len(items, k) {
-                    k += n;
+                    // A tag, or a comment between two letters (`Ig<!-- -->nore`),
+                    // is noise inside a word and goes whole. Any other HTML
+                    // comment keeps its text: it is where injected
+                    // instructions hide, so only its markers become spaces.
+                    let comment = items.get(k + 1).map(|&(c, _)| c) == Some('!');
+                    let inside_word = is_word(out.last().map(|&(c, _)| c))
+                        && is_word(items.get(k + n).map(|&(c, _)| c));
+                    if comment && !inside_word {
+                        out.push((' ', at));
+                        out_case.push(' ');
+                        k += 4;
+                    } else {
+                        k += n;
+                    }
                     changed = true;
                     continue;
                 }
+            }
+            '-' if items.get(k + 1).map(|&(c, _)| c) == Some('-')
+                && items.get(k + 2).map(|&(c, _)| c) == Some('>') =>
+            {
+                // The end of a comment whose opener became a space.
+                out.push((' ', at));
+                out_case.push(' ');
+                k += 3;
+                changed = true;
+                continue;
             }
             '*' | '`' | '~' => {
                 // A whole run of marks (`**`, `` `*` ``, `~~`) at once: taking

@@ -387,11 +387,12 @@ pub(crate) fn validate(def: RuleDef, pack: &str) -> Result<Rule, RuleError> {
     }
     let mut keywords = Vec::new();
     for k in &def.keywords {
-        if k.is_empty() || !k.is_ascii() || k.len() > 64 || k.bytes().any(|b| b.is_ascii_control())
-        {
+        // Non-ASCII keywords (phrases in other scripts) match byte for byte;
+        // ASCII letters match in any case.
+        if k.is_empty() || k.len() > 64 || k.chars().any(char::is_control) {
             return Err(invalid(
                 "keywords",
-                format!("keyword {k:?} must be 1 to 64 ASCII characters"),
+                format!("keyword {k:?} must be 1 to 64 bytes without control characters"),
             ));
         }
         keywords.push(k.to_ascii_lowercase());
