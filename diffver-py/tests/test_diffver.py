@@ -68,7 +68,7 @@ def test_policies_rulesets_and_baselines() -> None:
     permissive = diffver.Policy.builtin("permissive")
     assert strict.hash != permissive.hash and len(strict.hash) == 64
     assert diffver.scan(SUSPICIOUS, policy=permissive, now=NOW).decision == "pass"
-    custom = diffver.Policy.from_toml('schema = "diffver.policy/v1"\nid = "t"\n[rules]\n"exec.download-pipe-shell" = "off"\n"verify.terminal-escape" = "off"\n"verify.symlink-escape" = "off"\n"verify.hunk-count-mismatch" = "off"\n')
+    custom = diffver.Policy.from_toml('schema = "diffver.policy/v1"\nid = "t"\n[rules]\n"exec.download-pipe-shell" = "off"\n"verify.terminal-escape" = "off"\n"verify.symlink-escape" = "off"\n"verify.hunk-count-mismatch" = "off"\n"pi.agent-directive" = "off"\n')
     assert diffver.scan(SUSPICIOUS, policy=custom, now=NOW).decision == "pass"
     first = diffver.scan(SUSPICIOUS, now=NOW)
     baseline = diffver.Baseline.from_result(first)
