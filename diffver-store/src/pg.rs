@@ -258,6 +258,7 @@ SELECT id, tenant_id, scan_id, attempt, max_attempts, lease_expires_ms FROM clai
 
 impl Store for PgStore {
     shared_ops!("FOR UPDATE SKIP LOCKED");
+    crate::github::github_ops!();
 
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -165,6 +165,7 @@ RETURNING id, tenant_id, scan_id, attempt, max_attempts, lease_expires_ms";
 
 impl Store for SqliteStore {
     shared_ops!("");
+    crate::github::github_ops!();
 
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use crate::error::Result;
+use crate::github::{CheckPublish, Installation, NewCheck};
 use crate::model::{
     ApiKey, AuditEvent, AuditHead, AuditQuery, Baseline, CreatedApiKey, CreatedScan, Delivery,
     DeliveryStatus, DiffBlob, Finding, Millis, NewAuditEvent, NewException, NewScan, Page, Policy,
@@ -452,4 +453,102 @@ pub trait Store: Send + Sync {
         scan: Option<&ScanId>,
         now: Millis,
     ) -> impl Future<Output = Result<Delivery>> + Send;
+
+    // ---- GitHub (see `crate::github`) ----
+
+    /// Records an App installation (spans tenants); `tenant` maps it, `None` keeps an
+    /// existing mapping (or leaves a new one unmapped). Clears a previous uninstall.
+    fn upsert_installation(
+        &self,
+        installation_id: i64,
+        account: &str,
+        tenant: Option<&TenantId>,
+        now: Millis,
+    ) -> impl Future<Output = Result<Installation>> + Send;
+
+    /// Maps a known installation to a tenant (administration) and audits it.
+    fn map_installation(
+        &self,
+        installation_id: i64,
+        tenant: &TenantId,
+        actor: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<Installation>> + Send;
+
+    /// Marks an installation uninstalled.
+    fn delete_installation(
+        &self,
+        installation_id: i64,
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// An installation (spans tenants: the webhook learns the tenant from it).
+    fn get_installation(
+        &self,
+        installation_id: i64,
+    ) -> impl Future<Output = Result<Installation>> + Send;
+
+    /// Every installation.
+    fn list_installations(&self) -> impl Future<Output = Result<Vec<Installation>>> + Send;
+
+    /// Records a GitHub delivery and its outbox row in one transaction; `None` for a
+    /// redelivery of a known delivery id (nothing is added).
+    fn accept_github_event(
+        &self,
+        tenant: &TenantId,
+        delivery_id: &str,
+        event: &str,
+        check: NewCheck,
+        now: Millis,
+    ) -> impl Future<Output = Result<Option<CheckPublish>>> + Send;
+
+    /// Leases up to `limit` due outbox rows for `lease_ms` (spans tenants).
+    fn claim_publishes(
+        &self,
+        limit: i64,
+        lease_ms: i64,
+        now: Millis,
+    ) -> impl Future<Output = Result<Vec<CheckPublish>>> + Send;
+
+    /// Saves a publisher's progress on a leased row (fenced on its lease), resetting
+    /// its failure count; `release` gives the lease up, due again at `next_attempt`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict) when the lease was lost.
+    fn save_publish(
+        &self,
+        p: &CheckPublish,
+        release: bool,
+        next_attempt: Millis,
+        now: Millis,
+    ) -> impl Future<Output = Result<CheckPublish>> + Send;
+
+    /// Records a failed publish (fenced): due again at `retry_at`, or dead after
+    /// `max_attempts` consecutive failures.
+    fn fail_publish(
+        &self,
+        p: &CheckPublish,
+        error: &str,
+        retry_at: Millis,
+        max_attempts: i32,
+        now: Millis,
+    ) -> impl Future<Output = Result<CheckPublish>> + Send;
+
+    /// The tenant's outbox rows, newest first (only the dead ones if `dead_only`).
+    fn list_publishes(
+        &self,
+        tenant: &TenantId,
+        dead_only: bool,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<CheckPublish>>> + Send;
+
+    /// Makes a dead row due again with a fresh failure budget, and audits it.
+    fn redrive_publish(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        actor: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<CheckPublish>> + Send;
 }

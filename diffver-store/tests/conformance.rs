@@ -8,8 +8,9 @@ mod support;
 use bytes::Bytes;
 use diffver_store::{
     AuditQuery, Backoff, ClaimOptions, CreatedScan, Decision, DeliveryStatus, FailOutcome,
-    Idempotency, JobStatus, Millis, NewAuditEvent, NewException, NewFinding, Objects, OnErrorMode,
-    Role, ScanOutputs, ScanStatus, Store, StoreError, TenantSettings, WorkerId, run_retention,
+    Idempotency, JobStatus, Millis, NewAuditEvent, NewCheck, NewException, NewFinding, Objects,
+    OnErrorMode, Published, Role, ScanOutputs, ScanStatus, Store, StoreError, TenantSettings,
+    WorkerId, run_retention,
 };
 use support::{T0, enqueue, new_scan};
 
@@ -1135,6 +1136,195 @@ async fn deliveries_and_users<S: Store>(s: &S) {
     assert_eq!(s.get_tenant(&t.id).await.expect("tenant").name, "t");
 }
 
+async fn github_outbox<S: Store>(s: &S) {
+    let a = s.create_tenant("a", 30, T0).await.expect("tenant");
+    let b = s.create_tenant("b", 30, T0).await.expect("tenant");
+    // Installations: unmapped until mapped; a later event without a tenant keeps it.
+    let i = s
+        .upsert_installation(42, "octo", None, T0)
+        .await
+        .expect("install");
+    assert_eq!(i.tenant_id, None);
+    let i = s
+        .map_installation(42, &a.id, "admin", T0)
+        .await
+        .expect("map");
+    assert_eq!(i.tenant_id.as_ref(), Some(&a.id));
+    let i = s
+        .upsert_installation(42, "octo-renamed", None, T0.plus_ms(1))
+        .await
+        .expect("again");
+    assert_eq!(
+        (i.tenant_id.as_ref(), i.account.as_str()),
+        (Some(&a.id), "octo-renamed")
+    );
+    s.delete_installation(42, T0.plus_ms(2))
+        .await
+        .expect("delete");
+    assert!(s.get_installation(42).await.expect("get").deleted.is_some());
+    assert!(matches!(
+        s.get_installation(7).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.map_installation(7, &a.id, "admin", T0).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(s.list_installations().await.expect("list").len(), 1);
+
+    let check = NewCheck {
+        installation_id: 42,
+        repository: "octo/repo".into(),
+        pull_number: Some(7),
+        head_sha: "a".repeat(40),
+        base_sha: Some("b".repeat(40)),
+    };
+    let first = s
+        .accept_github_event(&a.id, "d-1", "pull_request", check.clone(), T0)
+        .await
+        .expect("accept")
+        .expect("new");
+    assert_eq!(
+        (first.published, first.done, first.lease_seq),
+        (Published::None, false, 0)
+    );
+    // A redelivery adds nothing.
+    assert!(
+        s.accept_github_event(&a.id, "d-1", "pull_request", check.clone(), T0)
+            .await
+            .expect("replay")
+            .is_none()
+    );
+    let mut bad = check.clone();
+    bad.head_sha = "not-a-sha".into();
+    assert!(matches!(
+        s.accept_github_event(&a.id, "d-2", "pull_request", bad, T0)
+            .await,
+        Err(StoreError::Invalid { .. })
+    ));
+    let mut bad = check.clone();
+    bad.repository = "../etc".into();
+    assert!(matches!(
+        s.accept_github_event(&a.id, "d-3", "pull_request", bad, T0)
+            .await,
+        Err(StoreError::Invalid { .. })
+    ));
+
+    // Claims are leased: a second claim inside the lease gets nothing.
+    let claimed = s.claim_publishes(10, 30_000, T0).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert!(
+        s.claim_publishes(10, 30_000, T0.plus_ms(1))
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let mut p = claimed[0].clone();
+    p.check_run_id = Some(1001);
+    p.published = Published::Queued;
+    let saved = s
+        .save_publish(&p, false, T0, T0.plus_ms(2))
+        .await
+        .expect("save");
+    assert_eq!(
+        (saved.check_run_id, saved.published),
+        (Some(1001), Published::Queued)
+    );
+    // The lease runs out; another publisher takes over; the first is fenced.
+    let taken = s
+        .claim_publishes(10, 30_000, T0.plus_ms(40_000))
+        .await
+        .expect("reclaim");
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        taken[0].check_run_id,
+        Some(1001),
+        "progress survives the takeover"
+    );
+    assert!(matches!(
+        s.save_publish(&p, true, T0, T0.plus_ms(40_001)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        s.fail_publish(&p, "late", T0, 3, T0.plus_ms(40_001)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    // Failures back off, count, and go dead after the budget; progress resets the streak.
+    let mut cur = taken[0].clone();
+    let mut now = T0.plus_ms(40_002);
+    for n in 1..=3 {
+        let f = s
+            .fail_publish(&cur, "github answered 502", now.plus_ms(1000), 3, now)
+            .await
+            .expect("fail");
+        assert_eq!((f.attempts, f.failures, f.dead), (n, n, n == 3));
+        assert_eq!(f.last_error.as_deref(), Some("github answered 502"));
+        assert!(
+            s.claim_publishes(10, 30_000, now)
+                .await
+                .expect("early")
+                .is_empty(),
+            "backoff"
+        );
+        now = now.plus_ms(1000);
+        if n < 3 {
+            cur = s
+                .claim_publishes(10, 30_000, now)
+                .await
+                .expect("due")
+                .remove(0);
+        }
+    }
+    assert!(
+        s.claim_publishes(10, 30_000, now.plus_ms(100_000))
+            .await
+            .expect("dead")
+            .is_empty()
+    );
+    let dead = s.list_publishes(&a.id, true, 10).await.expect("dead list");
+    assert_eq!(dead.len(), 1);
+    // Another tenant sees none of it and cannot redrive it.
+    assert!(
+        s.list_publishes(&b.id, false, 10)
+            .await
+            .expect("b")
+            .is_empty()
+    );
+    assert!(matches!(
+        s.redrive_publish(&b.id, &dead[0].id, "admin", now).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let r = s
+        .redrive_publish(&a.id, &dead[0].id, "admin", now)
+        .await
+        .expect("redrive");
+    assert_eq!((r.dead, r.attempts, r.failures), (false, 0, 3));
+    let mut again = s
+        .claim_publishes(10, 30_000, now)
+        .await
+        .expect("redriven")
+        .remove(0);
+    again.published = Published::Completed;
+    again.done = true;
+    let fin = s
+        .save_publish(&again, true, now, now)
+        .await
+        .expect("finish");
+    assert!(fin.done);
+    assert!(
+        s.claim_publishes(10, 30_000, now.plus_ms(1_000_000))
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    assert!(
+        s.list_publishes(&a.id, true, 10)
+            .await
+            .expect("no dead")
+            .is_empty()
+    );
+}
+
 macro_rules! backends {
     ($($case:ident),* $(,)?) => {
         mod postgres {
@@ -1175,4 +1365,5 @@ backends!(
     audit_chain,
     retention,
     deliveries_and_users,
+    github_outbox,
 );

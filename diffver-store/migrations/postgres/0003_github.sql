@@ -1,0 +1,63 @@
+-- The GitHub integration (issue "GitHub"): which App installation belongs to which
+-- tenant, and the check-run outbox the publisher drains.
+
+-- An installation of the GitHub App. `tenant_id` is NULL until it is mapped (by
+-- DIFFVER_GITHUB_TENANT when the installation event arrives, or by an admin).
+CREATE TABLE github_installations (
+    installation_id BIGINT PRIMARY KEY,
+    tenant_id       TEXT REFERENCES tenants (id),
+    account         TEXT NOT NULL,
+    created_ms      BIGINT NOT NULL,
+    updated_ms      BIGINT NOT NULL,
+    deleted_ms      BIGINT
+);
+
+-- One check run to publish for one head SHA: written with the webhook delivery in one
+-- transaction; the publisher creates the check run, fetches the diff, creates the scan
+-- and follows the scan's status to `completed`, saving each step. `lease_seq` fences
+-- a publisher whose lease ran out; `attempts` counts consecutive failures (reset by
+-- progress), `failures` all of them; `dead` rows wait for an admin's redrive.
+CREATE TABLE github_checks (
+    id               TEXT PRIMARY KEY,
+    tenant_id        TEXT NOT NULL REFERENCES tenants (id),
+    installation_id  BIGINT NOT NULL,
+    repository       TEXT NOT NULL,
+    pull_number      BIGINT,
+    head_sha         TEXT NOT NULL,
+    base_sha         TEXT,
+    delivery_id      TEXT NOT NULL,
+    event            TEXT NOT NULL,
+    check_run_id     BIGINT,
+    scan_id          TEXT,
+    fetch_error      TEXT,
+    published        TEXT NOT NULL DEFAULT 'none'
+        CHECK (published IN ('none', 'queued', 'in_progress', 'completed')),
+    annotations_sent INTEGER NOT NULL DEFAULT 0,
+    done             BOOLEAN NOT NULL DEFAULT FALSE,
+    dead             BOOLEAN NOT NULL DEFAULT FALSE,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    failures         INTEGER NOT NULL DEFAULT 0,
+    last_error       TEXT,
+    next_attempt_ms  BIGINT NOT NULL,
+    lease_seq        BIGINT NOT NULL DEFAULT 0,
+    lease_until_ms   BIGINT NOT NULL DEFAULT 0,
+    created_ms       BIGINT NOT NULL,
+    updated_ms       BIGINT NOT NULL
+);
+CREATE INDEX github_checks_due ON github_checks (next_attempt_ms) WHERE NOT done AND NOT dead;
+CREATE INDEX github_checks_tenant ON github_checks (tenant_id, created_ms);
+
+ALTER TABLE github_checks ENABLE ROW LEVEL SECURITY;
+ALTER TABLE github_checks FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON github_checks
+    USING (tenant_id = current_setting('diffver.tenant_id', true)
+           OR current_setting('diffver.scope', true) = 'system')
+    WITH CHECK (tenant_id = current_setting('diffver.tenant_id', true)
+           OR current_setting('diffver.scope', true) = 'system');
+-- Installations are read and written only by system-scoped transactions (the webhook
+-- does not know the tenant until it has looked the installation up).
+ALTER TABLE github_installations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE github_installations FORCE ROW LEVEL SECURITY;
+CREATE POLICY system_only ON github_installations
+    USING (current_setting('diffver.scope', true) = 'system')
+    WITH CHECK (current_setting('diffver.scope', true) = 'system');
