@@ -64,7 +64,8 @@ pub struct CheckRunOutput {
     pub annotations: Vec<CheckAnnotation>,
 }
 
-fn truncate_chars(s: &str, max: usize) -> String {
+/// `s` cut to at most `max` characters, ending in `…` when cut.
+pub fn truncate_chars(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_owned();
     }
@@ -85,7 +86,12 @@ fn truncate_bytes(s: &str, max: usize) -> String {
 }
 
 /// Markdown-inert text: every character Markdown or HTML could act on is
-/// backslash-escaped or dropped (the text is already escaped for terminals).
+/// backslash-escaped, line breaks become spaces, and characters a terminal or a
+/// renderer could act on are dropped.
+pub fn markdown_inert(s: &str) -> String {
+    md(s)
+}
+
 fn md(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

@@ -16,7 +16,7 @@ mod text;
 
 pub use check_run::{
     CheckAnnotation, CheckRunOutput, MAX_ANNOTATIONS_PER_REQUEST, MAX_MESSAGE_BYTES,
-    MAX_SUMMARY_CHARS, MAX_TITLE_CHARS, check_run,
+    MAX_SUMMARY_CHARS, MAX_TITLE_CHARS, check_run, markdown_inert, truncate_chars,
 };
 pub use github::github_annotations;
 pub use html::html;

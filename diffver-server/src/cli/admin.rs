@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
-use diffver_store::{Millis, Role, Store, StoreError};
+use diffver_store::{Millis, Role, Store, StoreError, TenantId};
 
 use crate::service::config::Database;
 use crate::service::run::open_migrated;
@@ -64,6 +64,20 @@ pub(crate) enum AdminCmd {
         /// The job's id (from the dead-letter list).
         job_id: i64,
     },
+    /// Map a GitHub App installation to a tenant (creating its record if the
+    /// `installation` event was never received).
+    MapInstallation {
+        /// GitHub's installation id.
+        installation_id: i64,
+        /// The tenant's id.
+        #[arg(long)]
+        tenant: String,
+        /// The account it is installed on (for the record).
+        #[arg(long, default_value = "")]
+        account: String,
+    },
+    /// List the GitHub App installations and their tenants.
+    ListInstallations,
 }
 
 pub(crate) fn run_cmd(a: AdminArgs) -> anyhow::Result<ExitCode> {
@@ -168,6 +182,55 @@ async fn admin<S: Store>(store: &S, cmd: AdminCmd, json: bool) -> anyhow::Result
                 }
             }
             bail!("no dead-lettered job {job_id}");
+        }
+        AdminCmd::MapInstallation {
+            installation_id,
+            tenant,
+            account,
+        } => {
+            let tenant = TenantId::new(tenant).map_err(|_| anyhow::anyhow!("not a tenant id"))?;
+            store
+                .get_tenant(&tenant)
+                .await
+                .map_err(named("tenant"))?;
+            if let Err(StoreError::NotFound { .. }) = store.get_installation(installation_id).await
+            {
+                store
+                    .upsert_installation(installation_id, &account, None, now)
+                    .await
+                    .map_err(named("installation"))?;
+            }
+            let i = store
+                .map_installation(installation_id, &tenant, "cli", now)
+                .await
+                .map_err(named("installation"))?;
+            if json {
+                outln!(
+                    "{}",
+                    serde_json::json!({"installation_id": i.installation_id, "tenant_id": tenant.as_str()})
+                );
+            } else {
+                outln!("installation {} maps to tenant {tenant}", i.installation_id);
+            }
+        }
+        AdminCmd::ListInstallations => {
+            for i in store.list_installations().await? {
+                let tenant = i.tenant_id.as_ref().map_or("(unmapped)", TenantId::as_str);
+                if json {
+                    outln!(
+                        "{}",
+                        serde_json::json!({"installation_id": i.installation_id, "tenant_id": i.tenant_id.as_ref().map(TenantId::as_str), "account": i.account, "deleted": i.deleted.is_some()})
+                    );
+                } else {
+                    outln!(
+                        "{}\t{}\t{}{}",
+                        i.installation_id,
+                        tenant,
+                        diffver_core::text::escape_for_display(i.account.as_bytes()),
+                        if i.deleted.is_some() { "\t(uninstalled)" } else { "" }
+                    );
+                }
+            }
         }
     }
     Ok(())

@@ -10,6 +10,8 @@ mod common;
 #[cfg(feature = "http")]
 mod migrate;
 mod policy;
+#[cfg(feature = "http")]
+mod publisher;
 mod rules;
 mod scan;
 #[cfg(feature = "http")]
@@ -66,6 +68,10 @@ enum Command {
     /// Run a worker only (scans queued by `serve` processes sharing the database).
     #[cfg(feature = "http")]
     Worker(Box<worker::WorkerArgs>),
+    /// Run the GitHub publisher only (check runs and pull-request diffs; the one
+    /// process that talks to GitHub).
+    #[cfg(feature = "http")]
+    Publisher(Box<publisher::PublisherArgs>),
     /// Apply the database migrations and exit.
     #[cfg(feature = "http")]
     Migrate(Box<migrate::MigrateArgs>),
@@ -138,6 +144,8 @@ pub fn main() -> ExitCode {
         Command::Serve(a) => serve::run_cmd(*a),
         #[cfg(feature = "http")]
         Command::Worker(a) => worker::run_cmd(*a),
+        #[cfg(feature = "http")]
+        Command::Publisher(a) => publisher::run_cmd(*a),
         #[cfg(feature = "http")]
         Command::Migrate(a) => migrate::run_cmd(*a),
         #[cfg(feature = "http")]

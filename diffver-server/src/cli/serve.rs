@@ -9,7 +9,7 @@ use crate::service::run::{ProcessOptions, run};
 use crate::service::state::ApiSettings;
 use crate::service::worker::WorkerSettings;
 
-use super::service_args::{SignerArgs, StoreArgs, runtime};
+use super::service_args::{GithubArgs, SignerArgs, StoreArgs, runtime};
 
 #[derive(clap::Args)]
 pub(crate) struct ServeArgs {
@@ -26,10 +26,15 @@ pub(crate) struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "DIFFVER_MAX_BODY_BYTES", default_value_t = 16 << 20)]
     pub(crate) max_body_bytes: usize,
+    /// Do not run the GitHub publisher in this process (run `diffver publisher`).
+    #[arg(long)]
+    pub(crate) no_publisher: bool,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
     #[command(flatten)]
     pub(crate) signer: SignerArgs,
+    #[command(flatten)]
+    pub(crate) github: GithubArgs,
 }
 
 pub(crate) fn worker_settings(n: Option<usize>) -> WorkerSettings {
@@ -55,6 +60,8 @@ pub(crate) fn run_cmd(a: ServeArgs) -> anyhow::Result<ExitCode> {
         store: a.store.settings(),
         signer: a.signer.settings(production),
         bootstrap: !production,
+        github: a.github.settings()?,
+        publisher: !a.no_publisher,
     };
     runtime()?.block_on(run(opts))?;
     Ok(ExitCode::SUCCESS)

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::service::config::{SignerSettings, StoreSettings};
+use crate::service::github::GithubSettings;
 
 /// Where the service keeps its state.
 #[derive(clap::Args, Clone, Debug)]
@@ -90,4 +91,96 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
+}
+
+/// The GitHub App integration (`serve` and `publisher`).
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct GithubArgs {
+    /// The webhook secret (a file path or the value, at least 16 bytes). Set, the
+    /// API accepts `POST /v1/github/webhook`.
+    #[arg(
+        long,
+        env = "DIFFVER_GITHUB_WEBHOOK_SECRET",
+        value_name = "FILE|VALUE",
+        hide_env_values = true
+    )]
+    pub(crate) github_webhook_secret: Option<String>,
+    /// The GitHub App's id (the publisher signs its JWTs as this App).
+    #[arg(long, env = "DIFFVER_GITHUB_APP_ID", value_name = "ID")]
+    pub(crate) github_app_id: Option<String>,
+    /// Path to the App's RSA private key (PEM).
+    #[arg(long, env = "DIFFVER_GITHUB_PRIVATE_KEY", value_name = "FILE")]
+    pub(crate) github_private_key: Option<PathBuf>,
+    /// The REST API base URL: GitHub Enterprise Server's `https://HOST/api/v3`, or a
+    /// test server.
+    #[arg(
+        long,
+        env = "DIFFVER_GITHUB_API_URL",
+        default_value = "https://api.github.com",
+        value_name = "URL"
+    )]
+    pub(crate) github_api_url: String,
+    /// The tenant id new installations are mapped to (unset: an admin maps each one
+    /// with `diffver admin map-installation`).
+    #[arg(long, env = "DIFFVER_GITHUB_TENANT", value_name = "TENANT_ID")]
+    pub(crate) github_tenant: Option<String>,
+    /// The service's public base URL, for report links in check runs.
+    #[arg(long, env = "DIFFVER_PUBLIC_URL", value_name = "URL")]
+    pub(crate) public_url: Option<String>,
+    /// Largest pull-request diff fetched from GitHub, in bytes.
+    #[arg(long, env = "DIFFVER_GITHUB_MAX_DIFF_BYTES", default_value_t = 16 << 20)]
+    pub(crate) github_max_diff_bytes: usize,
+}
+
+impl GithubArgs {
+    /// The integration's settings, or `None` when no webhook secret is set.
+    pub(crate) fn settings(&self) -> anyhow::Result<Option<GithubSettings>> {
+        use anyhow::Context as _;
+        let Some(secret) = self.github_webhook_secret.as_ref().filter(|s| !s.is_empty()) else {
+            if self.github_app_id.is_some() || self.github_private_key.is_some() {
+                anyhow::bail!(
+                    "the GitHub integration needs DIFFVER_GITHUB_WEBHOOK_SECRET as well as the App id and key"
+                );
+            }
+            return Ok(None);
+        };
+        let secret = if std::path::Path::new(secret).is_file() {
+            let mut b = std::fs::read(secret)
+                .with_context(|| format!("cannot read the webhook secret file {secret}"))?;
+            while b.last().is_some_and(|c| *c == b'\n' || *c == b'\r') {
+                b.pop();
+            }
+            b
+        } else {
+            secret.as_bytes().to_vec()
+        };
+        if secret.len() < 16 {
+            anyhow::bail!("DIFFVER_GITHUB_WEBHOOK_SECRET must be at least 16 bytes");
+        }
+        let mut s = GithubSettings::new(secret);
+        s.app_id = self.github_app_id.clone().filter(|s| !s.is_empty());
+        if let Some(p) = &self.github_private_key {
+            s.private_key_pem = Some(
+                std::fs::read(p)
+                    .with_context(|| format!("cannot read the GitHub App key {}", p.display()))?,
+            );
+        }
+        if s.app_id.is_some() != s.private_key_pem.is_some() {
+            anyhow::bail!("set both DIFFVER_GITHUB_APP_ID and DIFFVER_GITHUB_PRIVATE_KEY, or neither");
+        }
+        let api = self.github_api_url.trim_end_matches('/');
+        if !(api.starts_with("https://") || api.starts_with("http://")) {
+            anyhow::bail!("DIFFVER_GITHUB_API_URL must be an http(s) URL");
+        }
+        s.api_url = api.to_owned();
+        if let Some(t) = self.github_tenant.as_ref().filter(|s| !s.is_empty()) {
+            s.tenant = Some(
+                diffver_store::TenantId::new(t)
+                    .map_err(|_| anyhow::anyhow!("DIFFVER_GITHUB_TENANT is not a tenant id"))?,
+            );
+        }
+        s.public_url = self.public_url.clone().filter(|s| !s.is_empty());
+        s.max_diff_bytes = self.github_max_diff_bytes;
+        Ok(Some(s))
+    }
 }

@@ -29,6 +29,8 @@ pub(crate) fn run_cmd(a: WorkerArgs) -> anyhow::Result<ExitCode> {
         store: a.store.settings(),
         signer: a.signer.settings(production),
         bootstrap: false,
+        github: None,
+        publisher: false,
     };
     runtime()?.block_on(run(opts))?;
     Ok(ExitCode::SUCCESS)

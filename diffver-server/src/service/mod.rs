@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod evaluate;
+pub mod github;
 pub mod problem;
 pub mod run;
 pub mod state;

@@ -29,6 +29,10 @@ pub struct ProcessOptions {
     pub signer: SignerSettings,
     /// Create the `default` tenant and print keys when the store is empty.
     pub bootstrap: bool,
+    /// The GitHub integration (the webhook route answers only when set).
+    pub github: Option<super::github::GithubSettings>,
+    /// Run the GitHub publisher in this process (needs `github` with an App id and key).
+    pub publisher: bool,
 }
 
 /// Opens storage and applies migrations.
@@ -91,9 +95,20 @@ async fn run_with<S: Store + Clone + 'static>(
     if opts.bootstrap {
         bootstrap(&store, opts.listen).await?;
     }
-    let state = AppState::new(store, objects, signer, opts.api.clone());
+    let mut state = AppState::new(store, objects, signer, opts.api.clone());
+    if let Some(g) = opts.github.clone() {
+        tracing::info!(api = %g.api_url, publisher = opts.publisher && g.can_publish(), "GitHub integration enabled");
+        state = state.with_github(g);
+    }
     let (tx, rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    if opts.publisher && state.github().is_some_and(|g| g.can_publish()) {
+        let (st, rx) = (state.clone(), rx.clone());
+        tasks.spawn(async move {
+            super::github::publisher::run(st, super::github::publisher::PublisherSettings::default(), rx)
+                .await
+        });
+    }
     for _ in 0..opts.workers {
         let (st, settings, rx) = (state.clone(), opts.worker.clone(), rx.clone());
         tasks.spawn(async move { worker::run(st, settings, rx).await });
@@ -118,8 +133,11 @@ async fn run_with<S: Store + Clone + 'static>(
                 .await
                 .context("the HTTP server failed")
         });
-    } else {
+    } else if opts.workers > 0 {
         tracing::info!(workers = opts.workers, "diffver worker running");
+    } else {
+        tracing::info!("diffver publisher running");
+        eprintln!("diffver: publisher running");
     }
     shutdown_signal().await;
     tracing::info!("shutting down: no new requests or claims; finishing jobs in hand");

@@ -1,7 +1,7 @@
 //! What the API handlers and the workers share, and the per-tenant request limiter.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use diffver_core::artifact::HmacSigner;
@@ -78,6 +78,10 @@ pub struct Shared<S> {
     /// under load a worker resolves each tenant's policy, exceptions and settings
     /// once per interval, not once per scan.
     pub policies: Mutex<HashMap<PolicyKey, CachedPolicy>>,
+    /// The GitHub integration, when configured (set once at start).
+    pub github: OnceLock<Arc<super::github::GithubSettings>>,
+    /// Wakes this process's publisher when a webhook queues a check.
+    pub publisher_wake: Notify,
 }
 
 impl<S: Store + Clone + 'static> AppState<S> {
@@ -98,12 +102,26 @@ impl<S: Store + Clone + 'static> AppState<S> {
                 metrics: super::telemetry::prometheus(),
                 finished: Finished::default(),
                 policies: Mutex::new(HashMap::new()),
+                github: OnceLock::new(),
+                publisher_wake: Notify::new(),
             }),
         }
     }
 }
 
 impl<S> AppState<S> {
+    /// Enables the GitHub integration (once; later calls are ignored).
+    #[must_use]
+    pub fn with_github(self, settings: super::github::GithubSettings) -> AppState<S> {
+        let _ = self.github.set(Arc::new(settings));
+        self
+    }
+
+    /// The GitHub integration's settings, if configured.
+    pub fn github(&self) -> Option<&Arc<super::github::GithubSettings>> {
+        self.github.get()
+    }
+
     /// Drops a tenant's cached policies (after a governance change in this process;
     /// other processes pick it up within `policy_ttl`).
     pub fn forget_policies(&self, tenant: &TenantId) {

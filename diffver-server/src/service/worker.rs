@@ -265,6 +265,9 @@ async fn process<S: Store + Clone + 'static>(
     }
     metrics::histogram!("diffver_scan_duration_seconds").record(started.elapsed().as_secs_f64());
     state.finished.notify(&lease.scan_id);
+    if state.github().is_some() {
+        state.publisher_wake.notify_one();
+    }
 }
 
 async fn finish<S: Store>(

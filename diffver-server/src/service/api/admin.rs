@@ -397,3 +397,142 @@ pub(crate) async fn redrive<S: Store + Clone + 'static>(
         .map_err(|e| Problem::from_store(e, "dead-lettered job"))?;
     Ok(json_response(StatusCode::OK, &job_view(&j)))
 }
+
+fn publish_view(p: &diffver_store::CheckPublish) -> serde_json::Value {
+    serde_json::json!({
+        "id": p.id,
+        "repository": p.check.repository,
+        "pull_number": p.check.pull_number,
+        "head_sha": p.check.head_sha,
+        "installation_id": p.check.installation_id,
+        "delivery_id": p.delivery_id,
+        "event": p.event,
+        "check_run_id": p.check_run_id,
+        "scan_id": p.scan_id.as_ref().map(diffver_store::ScanId::as_str),
+        "published": p.published.as_str(),
+        "annotations_sent": p.annotations_sent,
+        "done": p.done,
+        "dead": p.dead,
+        "attempts": p.attempts,
+        "failures": p.failures,
+        "last_error": p.last_error,
+        "fetch_error": p.fetch_error,
+        "next_attempt_at": rfc3339(p.next_attempt),
+        "created_at": rfc3339(p.created),
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PublishQuery {
+    dead: Option<bool>,
+}
+
+/// `GET /v1/admin/tenants/{tenant}/github/publishes[?dead=true]`: the check-run
+/// outbox, newest first (the last 200).
+pub(crate) async fn github_publishes<S: Store + Clone + 'static>(
+    State(st): State<AppState<S>>,
+    _admin: AdminCaller,
+    Path(tenant): Path<String>,
+    uri: axum::http::Uri,
+) -> ApiResult<Response> {
+    let q: PublishQuery = super::query(&uri)?;
+    let list = st
+        .store
+        .list_publishes(&tenant_id(&tenant)?, q.dead.unwrap_or(false), 200)
+        .await
+        .map_err(|e| Problem::from_store(e, "tenant"))?;
+    let items: Vec<_> = list.iter().map(publish_view).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "items": items }),
+    ))
+}
+
+/// `POST /v1/admin/tenants/{tenant}/github/publishes/{id}/redrive`.
+pub(crate) async fn github_redrive<S: Store + Clone + 'static>(
+    State(st): State<AppState<S>>,
+    admin: AdminCaller,
+    Path((tenant, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let p = st
+        .store
+        .redrive_publish(
+            &tenant_id(&tenant)?,
+            &id,
+            &admin.actor(),
+            Millis::from_system_clock(),
+        )
+        .await
+        .map_err(|e| Problem::from_store(e, "dead publish"))?;
+    st.publisher_wake.notify_one();
+    Ok(json_response(StatusCode::OK, &publish_view(&p)))
+}
+
+fn installation_view(i: &diffver_store::Installation) -> serde_json::Value {
+    serde_json::json!({
+        "installation_id": i.installation_id,
+        "tenant_id": i.tenant_id.as_ref().map(TenantId::as_str),
+        "account": i.account,
+        "created_at": rfc3339(i.created),
+        "deleted_at": i.deleted.map(rfc3339),
+    })
+}
+
+/// `GET /v1/admin/github/installations`.
+pub(crate) async fn github_installations<S: Store + Clone + 'static>(
+    State(st): State<AppState<S>>,
+    _admin: AdminCaller,
+) -> ApiResult<Response> {
+    let list = st
+        .store
+        .list_installations()
+        .await
+        .map_err(|e| Problem::from_store(e, "installations"))?;
+    let items: Vec<_> = list.iter().map(installation_view).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "items": items }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MapInstallation {
+    tenant_id: String,
+}
+
+/// `PUT /v1/admin/github/installations/{installation_id}`: maps a known installation
+/// to a tenant.
+pub(crate) async fn github_map_installation<S: Store + Clone + 'static>(
+    State(st): State<AppState<S>>,
+    admin: AdminCaller,
+    Path(installation): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let installation = installation
+        .parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or_else(|| Problem::not_found("installation"))?;
+    let req: MapInstallation = json_body(&headers, body, 4096).await?;
+    let tenant = TenantId::new(&req.tenant_id)
+        .map_err(|_| Problem::bad_request("tenant_id is not a tenant id"))?;
+    let i = st
+        .store
+        .map_installation(
+            installation,
+            &tenant,
+            &admin.actor(),
+            Millis::from_system_clock(),
+        )
+        .await
+        .map_err(|e| match e {
+            diffver_store::StoreError::NotFound { kind: "tenant" } => {
+                Problem::bad_request("no such tenant")
+            }
+            e => Problem::from_store(e, "installation"),
+        })?;
+    Ok(json_response(StatusCode::OK, &installation_view(&i)))
+}

@@ -7,7 +7,7 @@
 
 mod admin;
 mod governance;
-mod scans;
+pub(crate) mod scans;
 mod system;
 
 pub use system::OPENAPI;
@@ -34,6 +34,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("post", "/v1/scans"),
+    ("post", "/v1/github/webhook"),
     ("get", "/v1/scans/{id}"),
     ("get", "/v1/scans/{id}/findings"),
     ("get", "/v1/scans/{id}/artifact"),
@@ -72,6 +73,13 @@ pub const ROUTES: &[(&str, &str)] = &[
         "post",
         "/v1/admin/tenants/{tenant}/dead-letters/{job_id}/redrive",
     ),
+    ("get", "/v1/admin/tenants/{tenant}/github/publishes"),
+    (
+        "post",
+        "/v1/admin/tenants/{tenant}/github/publishes/{id}/redrive",
+    ),
+    ("get", "/v1/admin/github/installations"),
+    ("put", "/v1/admin/github/installations/{installation_id}"),
 ];
 
 /// The API's router over a state.
@@ -82,6 +90,10 @@ pub fn app<S: Store + Clone + 'static>(state: AppState<S>) -> Router {
         .route("/metrics", get(system::metrics::<S>))
         .route("/openapi.json", get(system::openapi))
         .route("/v1/scans", post(scans::create::<S>))
+        .route(
+            "/v1/github/webhook",
+            post(crate::service::github::webhook::receive::<S>),
+        )
         .route("/v1/scans/{id}", get(scans::get_one::<S>))
         .route("/v1/scans/{id}/findings", get(scans::findings::<S>))
         .route("/v1/scans/{id}/artifact", get(scans::artifact::<S>))
@@ -149,6 +161,22 @@ pub fn app<S: Store + Clone + 'static>(state: AppState<S>) -> Router {
         .route(
             "/v1/admin/tenants/{tenant}/dead-letters/{job_id}/redrive",
             post(admin::redrive::<S>),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/github/publishes",
+            get(admin::github_publishes::<S>),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/github/publishes/{id}/redrive",
+            post(admin::github_redrive::<S>),
+        )
+        .route(
+            "/v1/admin/github/installations",
+            get(admin::github_installations::<S>),
+        )
+        .route(
+            "/v1/admin/github/installations/{installation_id}",
+            axum::routing::put(admin::github_map_installation::<S>),
         )
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)

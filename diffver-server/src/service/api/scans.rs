@@ -535,7 +535,7 @@ pub(crate) async fn report_sarif<S: Store + Clone + 'static>(
 }
 
 /// The statement inside a DSSE envelope this service wrote.
-fn statement_of(envelope: &[u8]) -> Result<Statement, String> {
+pub(crate) fn statement_of(envelope: &[u8]) -> Result<Statement, String> {
     #[derive(Deserialize)]
     struct Envelope {
         payload: String,
