@@ -205,3 +205,22 @@ pub fn check_run(v: &VerdictV2) -> CheckRunOutput {
         annotations,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::markdown_inert;
+
+    #[test]
+    fn attacker_text_is_markdown_and_html_inert() {
+        let s =
+            markdown_inert("a <img src=x onerror=alert(1)> [x](http://e) @team\n# h\u{202e}`c`");
+        // Every character Markdown or HTML acts on is escaped.
+        for (i, c) in s.char_indices() {
+            if "<>[]()@#`".contains(c) {
+                assert_eq!(&s[i - 1..i], "\\", "unescaped {c:?} in {s}");
+            }
+        }
+        assert!(s.contains("\\[x\\]\\(http://e\\)"));
+        assert!(!s.contains('\n') && !s.contains('\u{202e}'));
+    }
+}

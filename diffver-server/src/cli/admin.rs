@@ -189,10 +189,7 @@ async fn admin<S: Store>(store: &S, cmd: AdminCmd, json: bool) -> anyhow::Result
             account,
         } => {
             let tenant = TenantId::new(tenant).map_err(|_| anyhow::anyhow!("not a tenant id"))?;
-            store
-                .get_tenant(&tenant)
-                .await
-                .map_err(named("tenant"))?;
+            store.get_tenant(&tenant).await.map_err(named("tenant"))?;
             if let Err(StoreError::NotFound { .. }) = store.get_installation(installation_id).await
             {
                 store
@@ -227,7 +224,11 @@ async fn admin<S: Store>(store: &S, cmd: AdminCmd, json: bool) -> anyhow::Result
                         i.installation_id,
                         tenant,
                         diffver_core::text::escape_for_display(i.account.as_bytes()),
-                        if i.deleted.is_some() { "\t(uninstalled)" } else { "" }
+                        if i.deleted.is_some() {
+                            "\t(uninstalled)"
+                        } else {
+                            ""
+                        }
                     );
                 }
             }

@@ -130,13 +130,26 @@ pub(crate) struct GithubArgs {
     /// Largest pull-request diff fetched from GitHub, in bytes.
     #[arg(long, env = "DIFFVER_GITHUB_MAX_DIFF_BYTES", default_value_t = 16 << 20)]
     pub(crate) github_max_diff_bytes: usize,
+    /// First retry delay of a failed GitHub call, in milliseconds (doubles per
+    /// consecutive failure, at most 5 minutes; GitHub's Retry-After wins).
+    #[arg(
+        long,
+        env = "DIFFVER_GITHUB_RETRY_BASE_MS",
+        default_value_t = 1_000,
+        hide = true
+    )]
+    pub(crate) github_retry_base_ms: i64,
 }
 
 impl GithubArgs {
     /// The integration's settings, or `None` when no webhook secret is set.
     pub(crate) fn settings(&self) -> anyhow::Result<Option<GithubSettings>> {
         use anyhow::Context as _;
-        let Some(secret) = self.github_webhook_secret.as_ref().filter(|s| !s.is_empty()) else {
+        let Some(secret) = self
+            .github_webhook_secret
+            .as_ref()
+            .filter(|s| !s.is_empty())
+        else {
             if self.github_app_id.is_some() || self.github_private_key.is_some() {
                 anyhow::bail!(
                     "the GitHub integration needs DIFFVER_GITHUB_WEBHOOK_SECRET as well as the App id and key"
@@ -166,7 +179,9 @@ impl GithubArgs {
             );
         }
         if s.app_id.is_some() != s.private_key_pem.is_some() {
-            anyhow::bail!("set both DIFFVER_GITHUB_APP_ID and DIFFVER_GITHUB_PRIVATE_KEY, or neither");
+            anyhow::bail!(
+                "set both DIFFVER_GITHUB_APP_ID and DIFFVER_GITHUB_PRIVATE_KEY, or neither"
+            );
         }
         let api = self.github_api_url.trim_end_matches('/');
         if !(api.starts_with("https://") || api.starts_with("http://")) {
@@ -181,6 +196,7 @@ impl GithubArgs {
         }
         s.public_url = self.public_url.clone().filter(|s| !s.is_empty());
         s.max_diff_bytes = self.github_max_diff_bytes;
+        s.retry_base_ms = self.github_retry_base_ms.max(1);
         Ok(Some(s))
     }
 }

@@ -105,8 +105,11 @@ async fn run_with<S: Store + Clone + 'static>(
     if opts.publisher && state.github().is_some_and(|g| g.can_publish()) {
         let (st, rx) = (state.clone(), rx.clone());
         tasks.spawn(async move {
-            super::github::publisher::run(st, super::github::publisher::PublisherSettings::default(), rx)
-                .await
+            let settings = super::github::publisher::PublisherSettings {
+                base_backoff_ms: st.github().map_or(1_000, |g| g.retry_base_ms.max(1)),
+                ..super::github::publisher::PublisherSettings::default()
+            };
+            super::github::publisher::run(st, settings, rx).await
         });
     }
     for _ in 0..opts.workers {

@@ -283,8 +283,7 @@ impl GithubClient {
             (None, None) => {
                 return Err(CallError::Permanent {
                     status: 0,
-                    reason: "the event names no pull request and no base commit to compare"
-                        .into(),
+                    reason: "the event names no pull request and no base commit to compare".into(),
                 });
             }
         };

@@ -42,6 +42,8 @@ pub struct GithubSettings {
     pub max_diff_bytes: usize,
     /// Consecutive failures before an outbox row is dead (an admin redrives it).
     pub max_attempts: i32,
+    /// First retry delay of a failed publish (doubles per consecutive failure).
+    pub retry_base_ms: i64,
 }
 
 impl fmt::Debug for GithubSettings {
@@ -55,6 +57,7 @@ impl fmt::Debug for GithubSettings {
             .field("check_name", &self.check_name)
             .field("max_diff_bytes", &self.max_diff_bytes)
             .field("max_attempts", &self.max_attempts)
+            .field("retry_base_ms", &self.retry_base_ms)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +75,7 @@ impl GithubSettings {
             check_name: "diffver".into(),
             max_diff_bytes: 16 << 20,
             max_attempts: 10,
+            retry_base_ms: 1_000,
         }
     }
 
@@ -138,8 +142,7 @@ pub fn verify_signature(
         let lo = hex_val(pair[1]).ok_or(SignatureError::Malformed)?;
         expected[i] = (hi << 4) | lo;
     }
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
     mac.update(body);
     mac.verify_slice(&expected)
         .map_err(|_| SignatureError::Mismatch)

@@ -70,7 +70,9 @@ pub(crate) async fn receive<S: Store + Clone + 'static>(
         }));
     }
     let event = header(&headers, "x-github-event").unwrap_or("").to_owned();
-    let delivery = header(&headers, "x-github-delivery").unwrap_or("").to_owned();
+    let delivery = header(&headers, "x-github-delivery")
+        .unwrap_or("")
+        .to_owned();
     if event.is_empty() || delivery.is_empty() || delivery.len() > 100 {
         return Err(Problem::bad_request(
             "X-GitHub-Event and X-GitHub-Delivery (at most 100 bytes) are required",
@@ -84,9 +86,7 @@ pub(crate) async fn receive<S: Store + Clone + 'static>(
         .unwrap_or("")
         .to_owned();
     let now = Millis::from_system_clock();
-    let installation = payload
-        .pointer("/installation/id")
-        .and_then(Value::as_i64);
+    let installation = payload.pointer("/installation/id").and_then(Value::as_i64);
     match event.as_str() {
         "ping" => {
             counted(&event, "pong");
