@@ -1087,3 +1087,253 @@ async fn baselines_suppress_what_they_list() {
     .await;
     assert_eq!(d.status, StatusCode::OK);
 }
+
+const HOOKS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/github-webhooks");
+const HOOK_SECRET: &[u8] = b"It's a Secret to Everybody";
+
+async fn hook(e: &Env, event: &str, delivery: &str, body: &[u8], sig: Option<String>) -> Resp {
+    let mut b = Request::builder()
+        .method("POST")
+        .uri("/v1/github/webhook")
+        .header("content-type", "application/json")
+        .header("x-github-event", event);
+    if !delivery.is_empty() {
+        b = b.header("x-github-delivery", delivery);
+    }
+    if let Some(s) = sig {
+        b = b.header("x-hub-signature-256", s);
+    }
+    let resp = e
+        .router
+        .clone()
+        .oneshot(b.body(Body::from(body.to_vec())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn signed(e: &Env, event: &str, delivery: &str, file: &str) -> Resp {
+    let body = std::fs::read(format!("{HOOKS}/{file}")).unwrap();
+    let sig = diffver_server::service::github::sign(HOOK_SECRET, &body);
+    hook(e, event, delivery, &body, Some(sig)).await
+}
+
+async fn deliveries(e: &Env) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries")
+        .fetch_one(e.store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_webhooks_are_verified_routed_and_deduplicated() {
+    use diffver_server::service::github::GithubSettings;
+    let e = env_with(ApiSettings::default(), false).await;
+    let tenant = diffver_store::TenantId::new(e.tenant_a.clone()).unwrap();
+    // Not configured: no such integration.
+    signed(&e, "ping", "p-0", "ping/payload.json")
+        .await
+        .problem(404, "github-not-configured");
+    let _ = e
+        .state
+        .clone()
+        .with_github(GithubSettings::new(HOOK_SECRET.to_vec()));
+
+    // Refused before parsing: forged, truncated, SHA-1 only, missing; nothing stored.
+    let body = std::fs::read(format!("{HOOKS}/pull_request/opened.payload.json")).unwrap();
+    let sig = diffver_server::service::github::sign(HOOK_SECRET, &body);
+    hook(
+        &e,
+        "pull_request",
+        "x-1",
+        &body[..body.len() - 1],
+        Some(sig.clone()),
+    )
+    .await
+    .problem(401, "unauthenticated");
+    hook(
+        &e,
+        "pull_request",
+        "x-2",
+        &body,
+        Some(sig.replace('a', "b")),
+    )
+    .await
+    .problem(401, "unauthenticated");
+    hook(&e, "pull_request", "x-3", &body, None)
+        .await
+        .problem(401, "unauthenticated");
+    assert_eq!(deliveries(&e).await, 0);
+    assert!(e.store.list_installations().await.unwrap().is_empty());
+    // Signed but unusable.
+    let junk = b"not json";
+    hook(
+        &e,
+        "pull_request",
+        "x-4",
+        junk,
+        Some(diffver_server::service::github::sign(HOOK_SECRET, junk)),
+    )
+    .await
+    .problem(400, "invalid-request");
+    hook(&e, "pull_request", "", &body, Some(sig.clone()))
+        .await
+        .problem(400, "invalid-request");
+
+    assert_eq!(
+        signed(&e, "ping", "p-1", "ping/payload.json").await.status,
+        200
+    );
+    // An installation without DIFFVER_GITHUB_TENANT stays unmapped, and its events
+    // are acknowledged without a check.
+    assert_eq!(
+        signed(
+            &e,
+            "installation",
+            "i-1",
+            "installation/created.payload.json"
+        )
+        .await
+        .status,
+        200
+    );
+    let inst = e.store.get_installation(957_387).await.unwrap();
+    assert_eq!(
+        (inst.tenant_id, inst.account.as_str()),
+        (None, "Codertocat")
+    );
+    let r = signed(
+        &e,
+        "check_suite",
+        "c-1",
+        "check_suite/rerequested.payload.json",
+    )
+    .await;
+    assert_eq!(r.status, 202);
+    assert!(r.json()["result"].as_str().unwrap().starts_with("ignored"));
+    assert_eq!(deliveries(&e).await, 0);
+
+    // An admin maps it; now events queue checks, once per delivery.
+    let r = call(
+        &e.router,
+        "PUT",
+        "/v1/admin/github/installations/957387",
+        Some(&e.admin),
+        Some("application/json"),
+        serde_json::to_vec(&json!({"tenant_id": e.tenant_a})).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = call(
+        &e.router,
+        "PUT",
+        "/v1/admin/github/installations/957387",
+        Some(&e.key_a),
+        Some("application/json"),
+        serde_json::to_vec(&json!({"tenant_id": e.tenant_a})).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 403, "a tenant key maps installations");
+    let r = signed(
+        &e,
+        "check_suite",
+        "c-1",
+        "check_suite/rerequested.payload.json",
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["result"].as_str()),
+        (202, Some("queued"))
+    );
+    let r = signed(
+        &e,
+        "check_suite",
+        "c-1",
+        "check_suite/rerequested.payload.json",
+    )
+    .await;
+    assert_eq!(r.status, 200, "a redelivery");
+    let r = signed(
+        &e,
+        "check_suite",
+        "c-2",
+        "check_suite/requested.payload.json",
+    )
+    .await;
+    assert_eq!(r.status, 202, "no pull request: compare before...head");
+    let list = e.store.list_publishes(&tenant, false, 10).await.unwrap();
+    assert_eq!(list.len(), 2);
+    let by_pr = list
+        .iter()
+        .find(|p| p.check.pull_number == Some(2))
+        .unwrap();
+    assert_eq!(by_pr.check.repository, "Codertocat/Hello-World");
+    assert_eq!(
+        by_pr.check.head_sha,
+        "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+    );
+    assert_eq!(by_pr.event, "check_suite");
+    let compare = list.iter().find(|p| p.check.pull_number.is_none()).unwrap();
+    assert_eq!(
+        compare.check.base_sha.as_deref(),
+        Some("6113728f27ae82c7b1a177c8d03f9e96e0adf246")
+    );
+    assert_eq!(deliveries(&e).await, 2);
+
+    // Ignored actions and events: 204, nothing stored.
+    for (event, file) in [
+        ("pull_request", "pull_request/closed.payload.json"),
+        ("pull_request", "pull_request/labeled.payload.json"),
+        ("check_run", "check_run/requested_action.payload.json"),
+    ] {
+        assert_eq!(signed(&e, event, file, file).await.status, 204, "{file}");
+    }
+    let star = b"{\"action\":\"created\"}";
+    let r = hook(
+        &e,
+        "star",
+        "s-1",
+        star,
+        Some(diffver_server::service::github::sign(HOOK_SECRET, star)),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(deliveries(&e).await, 2);
+    // Uninstalled: recorded.
+    assert_eq!(
+        signed(
+            &e,
+            "installation",
+            "i-2",
+            "installation/deleted.payload.json"
+        )
+        .await
+        .status,
+        200
+    );
+    // Admin views of the outbox and the installations.
+    let r = get(
+        &e,
+        &format!("/v1/admin/tenants/{}/github/publishes", e.tenant_a),
+        &e.admin,
+    )
+    .await;
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 2);
+    // (The deleted payload's installation was never seen: nothing to mark.)
+    let r = get(&e, "/v1/admin/github/installations", &e.admin).await;
+    let items = r.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["tenant_id"], json!(e.tenant_a));
+    let r = get(&e, "/v1/admin/github/installations", &e.key_b).await;
+    assert_eq!(r.status, 403);
+}
