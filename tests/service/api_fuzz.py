@@ -11,7 +11,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import Server  # noqa: E402
 
 max_examples = sys.argv[1] if len(sys.argv) > 1 else "25"
-with Server() as srv:
+# The webhook route is on (a secret, no App: nothing leaves the machine), so the
+# fuzzer reaches its signature check too.
+with Server(env={"DIFFVER_GITHUB_WEBHOOK_SECRET": "a secret for the fuzzer only"}) as srv:
     # The admin key reaches every route (admin routes need it; tenant routes take
     # any key), so generated requests exercise handlers, not just the 401 path.
     cmd = [

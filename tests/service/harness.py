@@ -11,9 +11,10 @@ import time
 
 
 class Server:
-    def __init__(self, binary=None, args=()):
+    def __init__(self, binary=None, args=(), env=None):
         self.binary = os.path.abspath(binary or os.environ.get("DIFFVER_BIN", "target/debug/diffver"))
         self.args = list(args)
+        self.extra_env = dict(env or {})
 
     def __enter__(self):
         self.dir = tempfile.TemporaryDirectory()
@@ -23,6 +24,7 @@ class Server:
         self.base = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DIFFVER_", "AWS_"))}
         env["RUST_LOG"] = "warn"
+        env.update(self.extra_env)
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--listen", f"127.0.0.1:{port}", *self.args],
             cwd=self.dir.name, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
