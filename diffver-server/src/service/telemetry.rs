@@ -13,6 +13,10 @@
 //! | `auth_failures_total` | counter | `reason` (`missing`, `malformed`, `invalid`, `forbidden`) |
 //! | `rate_limited_total` | counter | `limit` (`rate`, `in_flight`) |
 //! | `retention_diffs_total` | counter | `outcome` (`deleted`, `already_gone`, `failed`) |
+//! | `github_webhooks_total` | counter | `event`, `result` (`queued`, `duplicate`, `ignored`, `unmapped`, …) |
+//! | `publish_total` | counter | `target` (`github`), `step` (`queued`, `in_progress`, `annotations`, `completed`) |
+//! | `publish_failures_total` | counter | `target`, `kind` (`transient`, `rate_limited`, `permanent`) |
+//! | `publish_dead_total` | counter | `target` — outbox rows that used up their attempts |
 //! | `queue_jobs` | gauge | `status` (`queued`, `running`, `dead_letter`) |
 //! | `queue_oldest_age_seconds` | gauge | — |
 //!
@@ -81,6 +85,19 @@ fn describe() {
     describe_counter!(
         "diffver_retention_diffs_total",
         "Raw diffs past retention by outcome."
+    );
+    describe_counter!(
+        "diffver_github_webhooks_total",
+        "GitHub webhook deliveries by event and result."
+    );
+    describe_counter!("diffver_publish_total", "Check-run steps published.");
+    describe_counter!(
+        "diffver_publish_failures_total",
+        "Failed publish calls by kind (each is retried or goes dead)."
+    );
+    describe_counter!(
+        "diffver_publish_dead_total",
+        "Publishes that failed too often and wait for an admin's redrive."
     );
     describe_gauge!("diffver_queue_jobs", "Jobs by status.");
     describe_gauge!(
