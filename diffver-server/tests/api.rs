@@ -1271,8 +1271,28 @@ async fn github_webhooks_are_verified_routed_and_deduplicated() {
     )
     .await;
     assert_eq!(r.status, 202, "no pull request: compare before...head");
+    // The same commit asked for again (as a push sends pull_request.synchronize and
+    // check_suite.requested): one check. A re-run request: a new one.
+    let r = signed(
+        &e,
+        "check_suite",
+        "c-3",
+        "check_suite/requested.payload.json",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(r.json()["result"].as_str().unwrap().contains("already"));
+    let r = signed(
+        &e,
+        "check_suite",
+        "c-4",
+        "check_suite/rerequested.payload.json",
+    )
+    .await;
+    assert_eq!(r.status, 202, "a re-run");
     let list = e.store.list_publishes(&tenant, false, 10).await.unwrap();
-    assert_eq!(list.len(), 2);
+    assert_eq!(list.len(), 3);
+    assert_eq!(list.iter().filter(|p| p.check.rerun).count(), 2);
     let by_pr = list
         .iter()
         .find(|p| p.check.pull_number == Some(2))
@@ -1288,7 +1308,7 @@ async fn github_webhooks_are_verified_routed_and_deduplicated() {
         compare.check.base_sha.as_deref(),
         Some("6113728f27ae82c7b1a177c8d03f9e96e0adf246")
     );
-    assert_eq!(deliveries(&e).await, 2);
+    assert_eq!(deliveries(&e).await, 4);
 
     // Ignored actions and events: 204, nothing stored.
     for (event, file) in [
@@ -1308,7 +1328,7 @@ async fn github_webhooks_are_verified_routed_and_deduplicated() {
     )
     .await;
     assert_eq!(r.status, 204);
-    assert_eq!(deliveries(&e).await, 2);
+    assert_eq!(deliveries(&e).await, 4);
     // Uninstalled: recorded.
     assert_eq!(
         signed(
@@ -1328,7 +1348,7 @@ async fn github_webhooks_are_verified_routed_and_deduplicated() {
         &e.admin,
     )
     .await;
-    assert_eq!(r.json()["items"].as_array().unwrap().len(), 2);
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 3);
     // (The deleted payload's installation was never seen: nothing to mark.)
     let r = get(&e, "/v1/admin/github/installations", &e.admin).await;
     let items = r.json()["items"].as_array().unwrap().clone();

@@ -76,6 +76,20 @@ pub struct NewCheck {
     pub head_sha: String,
     /// The base commit, if known (for a compare when there is no pull request).
     pub base_sha: Option<String>,
+    /// A re-run request: a new check even if the commit was checked before (otherwise
+    /// one check per commit, whichever event asks first).
+    pub rerun: bool,
+}
+
+/// What [`crate::Store::accept_github_event`] did with a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// A new outbox row.
+    Queued(Box<CheckPublish>),
+    /// The delivery id was seen before: nothing added.
+    Redelivery,
+    /// The commit already has a check (and this is not a re-run): nothing added.
+    AlreadyChecked,
 }
 
 /// An outbox row: one check run and how far it has been published.
@@ -143,7 +157,7 @@ pub(crate) use installation_cols;
 
 macro_rules! check_cols {
     () => {
-        "id, tenant_id, installation_id, repository, pull_number, head_sha, base_sha, \
+        "id, tenant_id, installation_id, repository, pull_number, head_sha, base_sha, rerun, \
          delivery_id, event, check_run_id, scan_id, fetch_error, published, annotations_sent, \
          done, dead, attempts, failures, last_error, next_attempt_ms, lease_seq, lease_until_ms, \
          created_ms, updated_ms"
@@ -183,6 +197,7 @@ pub(crate) struct CheckRow {
     pull_number: Option<i64>,
     head_sha: String,
     base_sha: Option<String>,
+    rerun: bool,
     delivery_id: String,
     event: String,
     check_run_id: Option<i64>,
@@ -214,6 +229,7 @@ impl TryFrom<CheckRow> for CheckPublish {
                 pull_number: r.pull_number,
                 head_sha: r.head_sha,
                 base_sha: r.base_sha,
+                rerun: r.rerun,
             },
             delivery_id: r.delivery_id,
             event: r.event,
@@ -418,7 +434,7 @@ macro_rules! github_ops {
             event: &str,
             check: crate::github::NewCheck,
             now: Millis,
-        ) -> Result<Option<crate::github::CheckPublish>> {
+        ) -> Result<crate::github::Accepted> {
             crate::github::validate_check(&check)?;
             if delivery_id.is_empty() || delivery_id.len() > 100 || event.len() > 100 {
                 return Err(StoreError::Invalid {
@@ -447,13 +463,16 @@ macro_rules! github_ops {
             if r?.rows_affected() == 0 {
                 // A redelivery: acknowledged, nothing added.
                 tx.commit().await?;
-                return Ok(None);
+                return Ok(crate::github::Accepted::Redelivery);
             }
-            let row: crate::github::CheckRow = sqlx::query_as(concat!(
+            // One check per commit unless this is a re-run (the partial unique index
+            // decides races between events of one push).
+            let row: Option<crate::github::CheckRow> = sqlx::query_as(concat!(
                 "INSERT INTO github_checks (id, tenant_id, installation_id, repository, \
-                 pull_number, head_sha, base_sha, delivery_id, event, next_attempt_ms, \
-                 created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10) \
-                 RETURNING ",
+                 pull_number, head_sha, base_sha, rerun, delivery_id, event, next_attempt_ms, \
+                 created_ms, updated_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11) \
+                 ON CONFLICT DO NOTHING RETURNING ",
                 crate::github::check_cols!()
             ))
             .bind(&id)
@@ -463,13 +482,17 @@ macro_rules! github_ops {
             .bind(check.pull_number)
             .bind(&check.head_sha)
             .bind(check.base_sha.as_deref())
+            .bind(check.rerun)
             .bind(delivery_id)
             .bind(event)
             .bind(now.0)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
             tx.commit().await?;
-            Ok(Some(row.try_into()?))
+            match row {
+                Some(r) => Ok(crate::github::Accepted::Queued(Box::new(r.try_into()?))),
+                None => Ok(crate::github::Accepted::AlreadyChecked),
+            }
         }
 
         async fn claim_publishes(

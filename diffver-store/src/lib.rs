@@ -53,7 +53,7 @@ mod waiter;
 
 pub use apikey::{KEY_PREFIX, Pepper, looks_like_key};
 pub use error::{Result, StoreError};
-pub use github::{CheckPublish, Installation, NewCheck, Published};
+pub use github::{Accepted, CheckPublish, Installation, NewCheck, Published};
 pub use model::{
     ApiKey, AuditEvent, AuditHead, AuditQuery, Baseline, CreatedApiKey, CreatedScan, Decision,
     Delivery, DeliveryStatus, DiffBlob, Finding, Idempotency, JobStatus, Millis, NewAuditEvent,

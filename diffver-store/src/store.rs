@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use crate::error::Result;
-use crate::github::{CheckPublish, Installation, NewCheck};
+use crate::github::{Accepted, CheckPublish, Installation, NewCheck};
 use crate::model::{
     ApiKey, AuditEvent, AuditHead, AuditQuery, Baseline, CreatedApiKey, CreatedScan, Delivery,
     DeliveryStatus, DiffBlob, Finding, Millis, NewAuditEvent, NewException, NewScan, Page, Policy,
@@ -491,8 +491,9 @@ pub trait Store: Send + Sync {
     /// Every installation.
     fn list_installations(&self) -> impl Future<Output = Result<Vec<Installation>>> + Send;
 
-    /// Records a GitHub delivery and its outbox row in one transaction; `None` for a
-    /// redelivery of a known delivery id (nothing is added).
+    /// Records a GitHub delivery and its outbox row in one transaction. A redelivery of
+    /// a known delivery id adds nothing; nor does a commit that already has a check,
+    /// unless `check.rerun`.
     fn accept_github_event(
         &self,
         tenant: &TenantId,
@@ -500,7 +501,7 @@ pub trait Store: Send + Sync {
         event: &str,
         check: NewCheck,
         now: Millis,
-    ) -> impl Future<Output = Result<Option<CheckPublish>>> + Send;
+    ) -> impl Future<Output = Result<Accepted>> + Send;
 
     /// Leases up to `limit` due outbox rows for `lease_ms` (spans tenants).
     fn claim_publishes(

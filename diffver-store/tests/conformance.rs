@@ -7,10 +7,10 @@ mod support;
 
 use bytes::Bytes;
 use diffver_store::{
-    AuditQuery, Backoff, ClaimOptions, CreatedScan, Decision, DeliveryStatus, FailOutcome,
-    Idempotency, JobStatus, Millis, NewAuditEvent, NewCheck, NewException, NewFinding, Objects,
-    OnErrorMode, Published, Role, ScanOutputs, ScanStatus, Store, StoreError, TenantSettings,
-    WorkerId, run_retention,
+    Accepted, AuditQuery, Backoff, ClaimOptions, CreatedScan, Decision, DeliveryStatus,
+    FailOutcome, Idempotency, JobStatus, Millis, NewAuditEvent, NewCheck, NewException, NewFinding,
+    Objects, OnErrorMode, Published, Role, ScanOutputs, ScanStatus, Store, StoreError,
+    TenantSettings, WorkerId, run_retention,
 };
 use support::{T0, enqueue, new_scan};
 
@@ -1178,22 +1178,32 @@ async fn github_outbox<S: Store>(s: &S) {
         pull_number: Some(7),
         head_sha: "a".repeat(40),
         base_sha: Some("b".repeat(40)),
+        rerun: false,
     };
-    let first = s
+    let Accepted::Queued(first) = s
         .accept_github_event(&a.id, "d-1", "pull_request", check.clone(), T0)
         .await
         .expect("accept")
-        .expect("new");
+    else {
+        panic!("not queued")
+    };
     assert_eq!(
         (first.published, first.done, first.lease_seq),
         (Published::None, false, 0)
     );
-    // A redelivery adds nothing.
-    assert!(
+    // A redelivery adds nothing; nor does another event for the same commit, unless it
+    // asks for a re-run.
+    assert_eq!(
         s.accept_github_event(&a.id, "d-1", "pull_request", check.clone(), T0)
             .await
-            .expect("replay")
-            .is_none()
+            .expect("replay"),
+        Accepted::Redelivery
+    );
+    assert_eq!(
+        s.accept_github_event(&a.id, "d-1b", "check_suite", check.clone(), T0)
+            .await
+            .expect("same commit"),
+        Accepted::AlreadyChecked
     );
     let mut bad = check.clone();
     bad.head_sha = "not-a-sha".into();
@@ -1322,6 +1332,23 @@ async fn github_outbox<S: Store>(s: &S) {
             .await
             .expect("no dead")
             .is_empty()
+    );
+    // A re-run of the checked commit is a new check.
+    let rerun = NewCheck {
+        rerun: true,
+        ..check.clone()
+    };
+    let Accepted::Queued(second) = s
+        .accept_github_event(&a.id, "d-1c", "check_run", rerun, now)
+        .await
+        .expect("rerun")
+    else {
+        panic!("a re-run is a new check")
+    };
+    assert!(second.check.rerun && second.id != first.id);
+    assert_eq!(
+        s.list_publishes(&a.id, false, 10).await.expect("all").len(),
+        2
     );
 }
 

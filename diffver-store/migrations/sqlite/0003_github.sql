@@ -25,6 +25,7 @@ CREATE TABLE github_checks (
     pull_number      BIGINT,
     head_sha         TEXT NOT NULL,
     base_sha         TEXT,
+    rerun            BOOLEAN NOT NULL DEFAULT FALSE,
     delivery_id      TEXT NOT NULL,
     event            TEXT NOT NULL,
     check_run_id     BIGINT,
@@ -46,5 +47,10 @@ CREATE TABLE github_checks (
 );
 CREATE INDEX github_checks_due ON github_checks (next_attempt_ms) WHERE done = FALSE AND dead = FALSE;
 CREATE INDEX github_checks_tenant ON github_checks (tenant_id, created_ms);
+-- One check per head commit, whichever event asks first (a push to a pull request
+-- sends both pull_request.synchronize and check_suite.requested); a re-run request is a
+-- new check for the same commit.
+CREATE UNIQUE INDEX github_checks_head ON github_checks (tenant_id, repository, head_sha)
+    WHERE rerun = FALSE;
 
 -- SQLite has no row-level security: the tenant_id argument of every query is the wall.

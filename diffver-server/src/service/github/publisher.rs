@@ -187,11 +187,26 @@ async fn publish_one<S: Store + Clone + 'static>(
                 return;
             }
             Err(StepError::Store(e)) => {
-                tracing::warn!(check = %row.id, error = %e, "storage failed during a publish; retrying later");
+                // Storage or a stored object failed: counted and retried like a GitHub
+                // failure, so a row that can never be read goes dead instead of spinning.
+                metrics::counter!("diffver_publish_failures_total", "target" => "github", "kind" => "storage")
+                    .increment(1);
+                tracing::warn!(check = %row.id, error = %e, "storage failed during a publish; will retry");
                 let now = Millis::from_system_clock();
+                let exp = u32::try_from(row.attempts.clamp(0, 20)).unwrap_or(20);
+                let backoff = settings
+                    .base_backoff_ms
+                    .saturating_mul(1_i64 << exp)
+                    .min(settings.max_backoff_ms);
                 let _ = state
                     .store
-                    .save_publish(&row, true, now.plus_ms(settings.base_backoff_ms), now)
+                    .fail_publish(
+                        &row,
+                        &format!("storage: {e}"),
+                        now.plus_ms(backoff),
+                        max_attempts,
+                        now,
+                    )
                     .await;
                 return;
             }

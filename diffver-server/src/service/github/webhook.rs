@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use diffver_store::{Millis, NewCheck, Store, StoreError, TenantId};
+use diffver_store::{Accepted, Millis, NewCheck, Store, StoreError, TenantId};
 use serde_json::{Value, json};
 
 use super::verify_signature;
@@ -148,7 +148,7 @@ pub(crate) async fn receive<S: Store + Clone + 'static>(
                 .accept_github_event(&tenant, &delivery, &event, check, now)
                 .await
             {
-                Ok(Some(c)) => {
+                Ok(Accepted::Queued(c)) => {
                     counted(&event, "queued");
                     st.publisher_wake.notify_one();
                     tracing::info!(check = %c.id, event = %event, "check queued");
@@ -157,11 +157,18 @@ pub(crate) async fn receive<S: Store + Clone + 'static>(
                         &json!({"result": "queued", "check_id": c.id}),
                     ))
                 }
-                Ok(None) => {
+                Ok(Accepted::Redelivery) => {
                     counted(&event, "duplicate");
                     Ok(json_response(
                         StatusCode::OK,
                         &json!({"result": "duplicate delivery: nothing done"}),
+                    ))
+                }
+                Ok(Accepted::AlreadyChecked) => {
+                    counted(&event, "already_checked");
+                    Ok(json_response(
+                        StatusCode::OK,
+                        &json!({"result": "this commit already has a check: nothing done"}),
                     ))
                 }
                 Err(e @ StoreError::Invalid { .. }) => {
@@ -232,6 +239,7 @@ pub(crate) fn check_of(
                 pull_number: p.pointer("/pull_request/number").and_then(Value::as_i64),
                 head_sha: sha_of(p.pointer("/pull_request/head/sha"))?,
                 base_sha: sha_of(p.pointer("/pull_request/base/sha")),
+                rerun: false,
             });
         }
         ("check_suite", "requested" | "rerequested") => (
@@ -257,6 +265,7 @@ pub(crate) fn check_of(
         base_sha: first_pr
             .and_then(|pr| sha_of(pr.pointer("/base/sha")))
             .or_else(|| sha_of(before)),
+        rerun: action == "rerequested",
     })
     .filter(|c| c.pull_number.is_some() || c.base_sha.is_some())
 }
