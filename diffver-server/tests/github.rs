@@ -747,6 +747,14 @@ async fn pull_requests_become_check_runs() {
         "{last}"
     );
 
+    // One installation token served the whole run (cached, not fetched per call).
+    let minted = fake
+        .calls()
+        .iter()
+        .filter(|c| c.path.ends_with("/access_tokens"))
+        .count();
+    assert_eq!(minted, 1, "installation tokens are cached");
+
     // Every check run the fake saw was created once and completed once.
     let items = publishes(client.clone(), list_url.clone(), admin.clone()).await;
     assert_eq!(items.len(), 5);
