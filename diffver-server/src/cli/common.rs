@@ -54,7 +54,8 @@ const GIT_ENV_UNSET: &[&str] = &[
     "GIT_DIFF_PATH_TOTAL",
 ];
 
-/// The `git` command `--git RANGE` runs (see [`GIT_DIFF_PINS`]).
+/// The `git` command `--git RANGE` (or, with `--cached`, `--staged`) runs (see
+/// [`GIT_DIFF_PINS`]).
 fn git_diff_command(range: &str) -> std::process::Command {
     let mut cmd = std::process::Command::new("git");
     // Replace refs (`git replace`) would let the repository substitute the
@@ -94,8 +95,9 @@ pub(crate) fn stdout_failed(e: &std::io::Error) -> ! {
 
 /// Reads the diff from a file, standard input, or `git diff`.
 pub(crate) fn read_source(src: &Source, max: usize) -> anyhow::Result<(String, Vec<u8>)> {
-    if let Some(range) = &src.git {
-        if range.starts_with('-') {
+    let staged = src.staged.then(|| "--cached".to_owned());
+    if let Some(range) = src.git.as_ref().or(staged.as_ref()) {
+        if range.starts_with('-') && !src.staged {
             bail!("the git range {range:?} must not start with '-'");
         }
         let out = git_diff_command(range).output().context("cannot run git")?;

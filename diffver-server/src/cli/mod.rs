@@ -90,6 +90,10 @@ pub(crate) struct Source {
     /// colour, full index, binary, renames and copies), whatever the git config says.
     #[arg(long, value_name = "RANGE", conflicts_with = "path")]
     pub(crate) git: Option<String>,
+    /// Let git produce the staged change (`git diff --cached`, pinned the same way):
+    /// what a pre-commit hook checks. Nothing staged is an empty change, which passes.
+    #[arg(long, conflicts_with_all = ["path", "git"])]
+    pub(crate) staged: bool,
 }
 
 /// Signing or verification keys.

@@ -10,6 +10,9 @@ use super::service_args::{GithubArgs, SignerArgs, StoreArgs, runtime};
 
 #[derive(clap::Args)]
 pub(crate) struct PublisherArgs {
+    /// Serve `/metrics`, `/healthz` and `/readyz` on this address.
+    #[arg(long, env = "DIFFVER_METRICS_LISTEN", value_name = "ADDR")]
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
     #[command(flatten)]
@@ -38,6 +41,7 @@ pub(crate) fn run_cmd(a: PublisherArgs) -> anyhow::Result<ExitCode> {
         bootstrap: false,
         github: Some(github),
         publisher: true,
+        metrics_listen: a.metrics_listen,
     };
     runtime()?.block_on(run(opts))?;
     Ok(ExitCode::SUCCESS)

@@ -95,7 +95,7 @@ pub(crate) fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
             // (blocking, with the findings before it), not a reason to stop here.
             let limits = Limits::default()
                 .with_max_input_bytes(a.max_bytes)
-                .with_allow_empty(a.allow_empty);
+                .with_allow_empty(a.allow_empty || a.source.staged);
             let (parsed, _) = diff::parse_partial(&bytes, &limits);
             Some(crate::base_dir::load(dir, &parsed)?)
         }
@@ -109,7 +109,7 @@ pub(crate) fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
     let mut inputs = Inputs::new(&bytes, &rules, &policy, &ctx);
     inputs.baseline = baseline.as_ref();
     inputs.fingerprint_key = fingerprint_key.as_deref();
-    inputs.allow_empty = a.allow_empty;
+    inputs.allow_empty = a.allow_empty || a.source.staged;
     inputs.threads = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -62,6 +62,7 @@ pub(crate) fn run_cmd(a: ServeArgs) -> anyhow::Result<ExitCode> {
         bootstrap: !production,
         github: a.github.settings()?,
         publisher: !a.no_publisher,
+        metrics_listen: None,
     };
     runtime()?.block_on(run(opts))?;
     Ok(ExitCode::SUCCESS)

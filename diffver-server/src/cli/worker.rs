@@ -13,6 +13,9 @@ pub(crate) struct WorkerArgs {
     /// Scans processed at once (default: four per core).
     #[arg(long, env = "DIFFVER_WORKERS", value_name = "N")]
     pub(crate) workers: Option<usize>,
+    /// Serve `/metrics`, `/healthz` and `/readyz` on this address.
+    #[arg(long, env = "DIFFVER_METRICS_LISTEN", value_name = "ADDR")]
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
     #[command(flatten)]
@@ -31,6 +34,7 @@ pub(crate) fn run_cmd(a: WorkerArgs) -> anyhow::Result<ExitCode> {
         bootstrap: false,
         github: None,
         publisher: false,
+        metrics_listen: a.metrics_listen,
     };
     runtime()?.block_on(run(opts))?;
     Ok(ExitCode::SUCCESS)

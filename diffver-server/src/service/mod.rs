@@ -17,5 +17,5 @@ pub mod state;
 pub mod telemetry;
 pub mod worker;
 
-pub use api::{ROUTES, app};
+pub use api::{ROUTES, app, metrics_app};
 pub use state::{ApiSettings, AppState};

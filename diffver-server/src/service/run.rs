@@ -33,6 +33,9 @@ pub struct ProcessOptions {
     pub github: Option<super::github::GithubSettings>,
     /// Run the GitHub publisher in this process (needs `github` with an App id and key).
     pub publisher: bool,
+    /// Serve `/metrics`, `/healthz` and `/readyz` here (worker and publisher
+    /// processes, which have no API).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Opens storage and applies migrations.
@@ -115,6 +118,22 @@ async fn run_with<S: Store + Clone + 'static>(
     for _ in 0..opts.workers {
         let (st, settings, rx) = (state.clone(), opts.worker.clone(), rx.clone());
         tasks.spawn(async move { worker::run(st, settings, rx).await });
+    }
+    if let Some(addr) = opts.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+        tracing::info!(listen = %listener.local_addr()?, "metrics and probes served");
+        let app = super::metrics_app(state.clone());
+        let mut rx_m = rx.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx_m.wait_for(|v| *v).await;
+                })
+                .await
+                .context("the metrics server failed")
+        });
     }
     if let Some(addr) = opts.listen {
         let listener = tokio::net::TcpListener::bind(addr)

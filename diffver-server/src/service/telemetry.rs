@@ -46,6 +46,7 @@ pub fn prometheus() -> PrometheusHandle {
             // the handle then renders nothing, which is all that can be done.
             let _ = metrics::set_global_recorder(recorder);
             describe();
+            register_series();
             handle
         })
         .clone()
@@ -104,6 +105,43 @@ fn describe() {
         "diffver_queue_oldest_age_seconds",
         "Age of the oldest queued job."
     );
+}
+
+/// Sets the queue gauges from the database (every process reads the same numbers:
+/// aggregate them with `max`, not `sum`). Called by workers' maintenance and on every
+/// scrape of `/metrics`, so API-only and worker-only processes both export them.
+pub async fn record_queue_stats<S: diffver_store::Store>(store: &S, now: diffver_store::Millis) {
+    if let Ok(q) = store.queue_stats().await {
+        metrics::gauge!("diffver_queue_jobs", "status" => "queued").set(q.queued as f64);
+        metrics::gauge!("diffver_queue_jobs", "status" => "running").set(q.running as f64);
+        metrics::gauge!("diffver_queue_jobs", "status" => "dead_letter").set(q.dead_letter as f64);
+        let age = q
+            .oldest_queued
+            .map_or(0.0, |t| ((now.0 - t.0).max(0) as f64) / 1000.0);
+        metrics::gauge!("diffver_queue_oldest_age_seconds").set(age);
+    }
+}
+
+/// Registers every counter series an alert or dashboard reads at zero, so that
+/// `rate()` and `increase()` see a series from the first scrape (an absent series
+/// never fires an alert).
+pub fn register_series() {
+    for d in ["pass", "fail", "error"] {
+        metrics::counter!("diffver_scans_total", "decision" => d).increment(0);
+    }
+    metrics::counter!("diffver_jobs_dead_lettered_total").increment(0);
+    metrics::counter!("diffver_jobs_retried_total").increment(0);
+    for o in ["deleted", "already_gone", "failed"] {
+        metrics::counter!("diffver_retention_diffs_total", "outcome" => o).increment(0);
+    }
+    for k in ["transient", "rate_limited", "permanent", "storage"] {
+        metrics::counter!("diffver_publish_failures_total", "target" => "github", "kind" => k)
+            .increment(0);
+    }
+    metrics::counter!("diffver_publish_dead_total", "target" => "github").increment(0);
+    for s in ["queued", "in_progress", "annotations", "completed"] {
+        metrics::counter!("diffver_publish_total", "target" => "github", "step" => s).increment(0);
+    }
 }
 
 /// Installs JSON logs on standard error (level from `RUST_LOG`, default `info`).

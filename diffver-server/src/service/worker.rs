@@ -188,15 +188,7 @@ async fn maintenance<S: Store>(state: &AppState<S>, settings: &WorkerSettings) {
         .store
         .prune_finished_jobs(now.plus_ms(-7 * 86_400_000))
         .await;
-    if let Ok(q) = state.store.queue_stats().await {
-        metrics::gauge!("diffver_queue_jobs", "status" => "queued").set(q.queued as f64);
-        metrics::gauge!("diffver_queue_jobs", "status" => "running").set(q.running as f64);
-        metrics::gauge!("diffver_queue_jobs", "status" => "dead_letter").set(q.dead_letter as f64);
-        let age = q
-            .oldest_queued
-            .map_or(0.0, |t| ((now.0 - t.0).max(0) as f64) / 1000.0);
-        metrics::gauge!("diffver_queue_oldest_age_seconds").set(age);
-    }
+    super::telemetry::record_queue_stats(&state.store, now).await;
 }
 
 /// One attempt at one job, with a heartbeat while it runs.

@@ -184,6 +184,17 @@ pub fn app<S: Store + Clone + 'static>(state: AppState<S>) -> Router {
         .with_state(state)
 }
 
+/// The router of a worker or publisher process's `--metrics-listen`: `/metrics`,
+/// `/healthz` and `/readyz`, without the API.
+pub fn metrics_app<S: Store + Clone + 'static>(state: AppState<S>) -> Router {
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz::<S>))
+        .route("/metrics", get(system::metrics::<S>))
+        .fallback(no_route)
+        .with_state(state)
+}
+
 async fn no_route() -> Problem {
     Problem::new(
         axum::http::StatusCode::NOT_FOUND,

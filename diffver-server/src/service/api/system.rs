@@ -43,8 +43,13 @@ pub(crate) async fn readyz<S: Store + Clone + 'static>(State(st): State<AppState
     }
 }
 
-/// `GET /metrics`: Prometheus text exposition.
+/// `GET /metrics`: Prometheus text exposition (the queue gauges read fresh).
 pub(crate) async fn metrics<S: Store + Clone + 'static>(State(st): State<AppState<S>>) -> Response {
+    crate::service::telemetry::record_queue_stats(
+        &st.store,
+        diffver_store::Millis::from_system_clock(),
+    )
+    .await;
     (
         StatusCode::OK,
         [(
