@@ -129,6 +129,12 @@ pub fn register_series() {
     for d in ["pass", "fail", "error"] {
         metrics::counter!("diffver_scans_total", "decision" => d).increment(0);
     }
+    for r in ["missing", "malformed", "invalid", "forbidden", "github_signature"] {
+        metrics::counter!("diffver_auth_failures_total", "reason" => r).increment(0);
+    }
+    for l in ["rate", "in_flight"] {
+        metrics::counter!("diffver_rate_limited_total", "limit" => l).increment(0);
+    }
     metrics::counter!("diffver_jobs_dead_lettered_total").increment(0);
     metrics::counter!("diffver_jobs_retried_total").increment(0);
     for o in ["deleted", "already_gone", "failed"] {
