@@ -238,6 +238,21 @@ impl Objects {
         }
     }
 
+    /// Every key in the store (under its prefix), sorted: for backups and drills that
+    /// copy a bucket, and for checks that nothing is stored that the database does not
+    /// name.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Object`] if the store fails.
+    pub async fn list_keys(&self) -> Result<Vec<String>> {
+        use futures_util::TryStreamExt as _;
+        let metas: Vec<object_store::ObjectMeta> = self.inner.list(None).try_collect().await?;
+        let mut keys: Vec<String> = metas.into_iter().map(|m| m.location.to_string()).collect();
+        keys.sort();
+        Ok(keys)
+    }
+
     /// Overwrites `key` without the write-once check. Only for tests that simulate
     /// tampering with stored bytes.
     #[doc(hidden)]

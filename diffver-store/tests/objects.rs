@@ -67,6 +67,9 @@ async fn write_once_and_verified_reads(o: &Objects) {
     o.get_verified(&html, &sha256_hex(b"<html></html>"))
         .await
         .expect("html back");
+    // Listing names what is stored (the deleted diff is gone).
+    let keys = o.list_keys().await.expect("list");
+    assert!(keys.contains(&html) && !keys.contains(&key), "{keys:?}");
 }
 
 #[tokio::test]
