@@ -88,7 +88,25 @@ impl Objects {
                     .host_str()
                     .filter(|b| !b.is_empty())
                     .ok_or_else(|| bad("s3 URL names no bucket"))?;
-                let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                // Bounded: an unreachable S3 fails a request within seconds (the API
+                // answers 503, a worker's attempt fails and is retried by the queue)
+                // instead of object_store's default of retrying for three minutes.
+                let mut b = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_retry(object_store::RetryConfig {
+                        max_retries: 2,
+                        retry_timeout: std::time::Duration::from_secs(10),
+                        ..object_store::RetryConfig::default()
+                    })
+                    .with_config(
+                        AmazonS3ConfigKey::from_str("connect_timeout")
+                            .map_err(|_| bad("timeout"))?,
+                        "3s",
+                    )
+                    .with_config(
+                        AmazonS3ConfigKey::from_str("timeout").map_err(|_| bad("timeout"))?,
+                        "30s",
+                    );
                 for (k, v) in options {
                     let key = AmazonS3ConfigKey::from_str(k.as_ref())
                         .map_err(|_| bad("unknown S3 option"))?;

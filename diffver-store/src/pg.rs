@@ -53,16 +53,21 @@ pub struct PgConfig {
     pub synchronous_commit: bool,
     /// The key-hash pepper.
     pub pepper: Pepper,
+    /// How long a caller waits for a connection before the store answers with an
+    /// error: while Postgres is down, requests fail fast (the API answers 503) instead
+    /// of hanging.
+    pub acquire_timeout: std::time::Duration,
 }
 
 impl PgConfig {
-    /// Defaults: 10 connections, synchronous commit on.
+    /// Defaults: 10 connections, synchronous commit on, a 3-second acquire timeout.
     pub fn new(url: impl Into<String>, pepper: Pepper) -> PgConfig {
         PgConfig {
             url: url.into(),
             max_connections: 10,
             synchronous_commit: true,
             pepper,
+            acquire_timeout: std::time::Duration::from_secs(3),
         }
     }
 }
@@ -91,6 +96,7 @@ impl PgStore {
         }
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections.max(1))
+            .acquire_timeout(config.acquire_timeout)
             .connect_with(opts)
             .await?;
         Ok(PgStore {

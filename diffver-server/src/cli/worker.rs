@@ -13,6 +13,13 @@ pub(crate) struct WorkerArgs {
     /// Scans processed at once (default: four per core).
     #[arg(long, env = "DIFFVER_WORKERS", value_name = "N")]
     pub(crate) workers: Option<usize>,
+    /// How long a claimed job is leased, in seconds (heartbeats extend it every third):
+    /// a worker that dies loses its jobs to another after at most this long.
+    #[arg(long, env = "DIFFVER_LEASE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub(crate) lease_secs: u32,
+    /// How often expired leases are reaped and the queue gauges refreshed, in seconds.
+    #[arg(long, env = "DIFFVER_REAP_SECS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub(crate) reap_secs: u32,
     /// Serve `/metrics`, `/healthz` and `/readyz` on this address.
     #[arg(long, env = "DIFFVER_METRICS_LISTEN", value_name = "ADDR")]
     pub(crate) metrics_listen: Option<std::net::SocketAddr>,
@@ -27,7 +34,11 @@ pub(crate) fn run_cmd(a: WorkerArgs) -> anyhow::Result<ExitCode> {
     let opts = ProcessOptions {
         listen: None,
         workers: 1,
-        worker: super::serve::worker_settings(a.workers),
+        worker: crate::service::worker::WorkerSettings {
+            lease_ms: i64::from(a.lease_secs) * 1000,
+            reap_every: std::time::Duration::from_secs(u64::from(a.reap_secs)),
+            ..super::serve::worker_settings(a.workers)
+        },
         api: ApiSettings::default(),
         store: a.store.settings(),
         signer: a.signer.settings(production),

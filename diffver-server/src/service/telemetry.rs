@@ -10,6 +10,7 @@
 //! | `scans_total` | counter | `decision` (`pass`, `fail`, `error`) |
 //! | `jobs_dead_lettered_total` | counter | — |
 //! | `jobs_retried_total` | counter | — |
+//! | `jobs_fenced_total` | counter | — completions refused because the lease was lost (a paused or slow worker) |
 //! | `auth_failures_total` | counter | `reason` (`missing`, `malformed`, `invalid`, `forbidden`) |
 //! | `rate_limited_total` | counter | `limit` (`rate`, `in_flight`) |
 //! | `retention_diffs_total` | counter | `outcome` (`deleted`, `already_gone`, `failed`) |
@@ -74,6 +75,10 @@ fn describe() {
     describe_counter!(
         "diffver_jobs_retried_total",
         "Failed attempts put back in the queue."
+    );
+    describe_counter!(
+        "diffver_jobs_fenced_total",
+        "Completions refused because the worker no longer held the lease."
     );
     describe_counter!(
         "diffver_auth_failures_total",
@@ -143,6 +148,7 @@ pub fn register_series() {
     }
     metrics::counter!("diffver_jobs_dead_lettered_total").increment(0);
     metrics::counter!("diffver_jobs_retried_total").increment(0);
+    metrics::counter!("diffver_jobs_fenced_total").increment(0);
     for o in ["deleted", "already_gone", "failed"] {
         metrics::counter!("diffver_retention_diffs_total", "outcome" => o).increment(0);
     }

@@ -292,6 +292,7 @@ async fn finish<S: Store>(
             Ok(())
         }
         Err(StoreError::Fenced { .. }) => {
+            metrics::counter!("diffver_jobs_fenced_total").increment(1);
             tracing::warn!(scan_id = %lease.scan_id, "lease lost before completion; another attempt owns the job");
             Ok(())
         }
