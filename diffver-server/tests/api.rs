@@ -15,6 +15,7 @@ use diffver_server::service::config::{SignerSettings, is_development};
 use diffver_server::service::worker::{self, WorkerSettings};
 use diffver_server::service::{ApiSettings, AppState, ROUTES, app};
 use diffver_store::{Backoff, Millis, Objects, Pepper, Role, SqliteStore, Store, diff_key};
+use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
@@ -1356,4 +1357,149 @@ async fn github_webhooks_are_verified_routed_and_deduplicated() {
     assert_eq!(items[0]["tenant_id"], json!(e.tenant_a));
     let r = get(&e, "/v1/admin/github/installations", &e.key_b).await;
     assert_eq!(r.status, 403);
+}
+
+/// Every route of the router × {no key, a revoked key, a tenant key on an admin route}:
+/// 401/401/403 with a problem body that carries neither key nor internal detail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_missing_revoked_and_underprivileged_keys() {
+    let e = env_with(ApiSettings::default(), false).await;
+    let now = Millis::from_system_clock();
+    let tenant = diffver_store::TenantId::new(e.tenant_a.clone()).unwrap();
+    let revoked = e
+        .store
+        .create_api_key(&tenant, None, "gone", Role::Tenant, "test", now)
+        .await
+        .unwrap();
+    e.store
+        .revoke_api_key(&tenant, &revoked.key.id, "test", now)
+        .await
+        .unwrap();
+    let public = [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/v1/github/webhook",
+    ];
+    let mut probed = 0;
+    for (method, template) in ROUTES {
+        if public.contains(template) {
+            continue;
+        }
+        let path = template
+            .replace("{tenant}", &e.tenant_a)
+            .replace("{id}", "scan_0123456789abcdef0123456789abcdef")
+            .replace("{name}", "team")
+            .replace("{version}", "1")
+            .replace("{key_id}", "0123456789abcdef")
+            .replace("{job_id}", "1")
+            .replace("{installation_id}", "1");
+        let m = method.to_uppercase();
+        for (key, want, slug) in [
+            (None, 401, "unauthenticated"),
+            (Some(revoked.secret.as_str()), 401, "unauthenticated"),
+        ] {
+            let r = call(
+                &e.router,
+                &m,
+                &path,
+                key,
+                Some("application/json"),
+                b"{}".to_vec(),
+            )
+            .await;
+            r.problem(want, slug);
+            let body = String::from_utf8_lossy(&r.body).to_lowercase();
+            assert!(
+                !body.contains(&revoked.secret.to_lowercase()),
+                "{m} {path} echoes the key"
+            );
+            for leak in ["sqlx", "database error", "sqlite", "postgres", "panicked"] {
+                assert!(!body.contains(leak), "{m} {path} leaks {leak:?}: {body}");
+            }
+        }
+        if template.starts_with("/v1/admin/") {
+            let r = call(
+                &e.router,
+                &m,
+                &path,
+                Some(&e.key_a),
+                Some("application/json"),
+                b"{}".to_vec(),
+            )
+            .await;
+            r.problem(403, "forbidden");
+        }
+        probed += 1;
+    }
+    assert!(probed >= 30, "{probed} routes probed");
+}
+
+/// Hostile bodies and ids: deeply nested JSON, invalid UTF-8 in a JSON string, path
+/// traversal in ids, a body that stalls (slow loris) — each a clear 4xx, never a 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_bodies_and_ids_are_refused() {
+    let e = env_with(
+        ApiSettings {
+            body_timeout: Duration::from_millis(300),
+            ..ApiSettings::default()
+        },
+        false,
+    )
+    .await;
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let r = call(
+        &e.router,
+        "POST",
+        "/v1/scans",
+        Some(&e.key_a),
+        Some("application/json"),
+        deep.into_bytes(),
+    )
+    .await;
+    r.problem(400, "invalid-request");
+    let mut bad_utf8 = b"{\"diff\": \"diff --git a/x b/x\n+".to_vec();
+    bad_utf8.extend_from_slice(&[0xff, 0xfe]);
+    bad_utf8.extend_from_slice(b"\"}");
+    let r = call(
+        &e.router,
+        "POST",
+        "/v1/scans",
+        Some(&e.key_a),
+        Some("application/json"),
+        bad_utf8,
+    )
+    .await;
+    r.problem(400, "invalid-request");
+    for id in [
+        "..%2F..%2Fetc%2Fpasswd",
+        "scan_%2e%2e",
+        "%00",
+        "scan_0123%0a456",
+        "..",
+    ] {
+        let r = get(&e, &format!("/v1/scans/{id}"), &e.key_a).await;
+        assert!(matches!(r.status.as_u16(), 400 | 404), "{id}: {}", r.status);
+        assert!(!String::from_utf8_lossy(&r.body).contains("passwd"));
+    }
+    // A body that sends a little and then stalls gets 408 after the deadline.
+    let stalled = futures_util::stream::once(async {
+        Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"diff --git a/x b/x\n"))
+    })
+    .chain(futures_util::stream::pending());
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/scans")
+        .header("authorization", format!("Bearer {}", e.key_a))
+        .header("content-type", "text/x-diff")
+        .body(Body::from_stream(stalled))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let resp = tokio::time::timeout(Duration::from_secs(10), e.router.clone().oneshot(req))
+        .await
+        .expect("a stalled body must not hold the request")
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 408);
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

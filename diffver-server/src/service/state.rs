@@ -16,6 +16,8 @@ pub struct ApiSettings {
     pub max_body_bytes: usize,
     /// Longest `?wait=` accepted (seconds).
     pub max_wait_secs: u64,
+    /// How long a client may take to send a request body (408 after).
+    pub body_timeout: Duration,
     /// Attempts a scan's job gets before it is dead-lettered.
     pub max_attempts: i32,
     /// How long tenant settings are cached by the limiter.
@@ -30,6 +32,7 @@ impl Default for ApiSettings {
         ApiSettings {
             max_body_bytes: 16 << 20,
             max_wait_secs: 30,
+            body_timeout: Duration::from_secs(30),
             max_attempts: 5,
             settings_ttl: Duration::from_secs(5),
             policy_ttl: Duration::from_secs(1),

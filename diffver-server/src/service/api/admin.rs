@@ -73,7 +73,7 @@ pub(crate) async fn create_tenant<S: Store + Clone + 'static>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let req: NewTenant = json_body(&headers, body, 64 << 10).await?;
+    let req: NewTenant = json_body(&headers, body, 64 << 10, st.settings.body_timeout).await?;
     let days = req.diff_retention_days.unwrap_or(30);
     if !(0..=3650).contains(&days) {
         return Err(Problem::bad_request(
@@ -119,7 +119,7 @@ pub(crate) async fn update_tenant<S: Store + Clone + 'static>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let req: TenantPatch = json_body(&headers, body, 64 << 10).await?;
+    let req: TenantPatch = json_body(&headers, body, 64 << 10, st.settings.body_timeout).await?;
     let id = tenant_id(&tenant)?;
     let t = st
         .store
@@ -181,7 +181,7 @@ pub(crate) async fn create_user<S: Store + Clone + 'static>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let req: NewUser = json_body(&headers, body, 64 << 10).await?;
+    let req: NewUser = json_body(&headers, body, 64 << 10, st.settings.body_timeout).await?;
     let role = Role::from_name(&req.role)
         .ok_or_else(|| Problem::bad_request("role must be tenant or admin"))?;
     let u = st
@@ -267,7 +267,7 @@ pub(crate) async fn create_key<S: Store + Clone + 'static>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let req: NewKey = json_body(&headers, body, 64 << 10).await?;
+    let req: NewKey = json_body(&headers, body, 64 << 10, st.settings.body_timeout).await?;
     let role = Role::from_name(&req.role)
         .ok_or_else(|| Problem::bad_request("role must be tenant or admin"))?;
     let c = st
@@ -301,7 +301,7 @@ pub(crate) async fn rotate_key<S: Store + Clone + 'static>(
     body: Body,
 ) -> ApiResult<Response> {
     let req: Rotate = if headers.contains_key(axum::http::header::CONTENT_TYPE) {
-        json_body(&headers, body, 64 << 10).await?
+        json_body(&headers, body, 64 << 10, st.settings.body_timeout).await?
     } else {
         Rotate::default()
     };
@@ -516,7 +516,7 @@ pub(crate) async fn github_map_installation<S: Store + Clone + 'static>(
         .ok()
         .filter(|i| *i > 0)
         .ok_or_else(|| Problem::not_found("installation"))?;
-    let req: MapInstallation = json_body(&headers, body, 4096).await?;
+    let req: MapInstallation = json_body(&headers, body, 4096, st.settings.body_timeout).await?;
     let tenant = TenantId::new(&req.tenant_id)
         .map_err(|_| Problem::bad_request("tenant_id is not a tenant id"))?;
     let i = st

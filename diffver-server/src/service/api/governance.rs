@@ -76,7 +76,7 @@ pub(crate) async fn create_policy<S: Store + Clone + 'static>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let req: NewPolicy = json_body(&headers, body, 1 << 20).await?;
+    let req: NewPolicy = json_body(&headers, body, 1 << 20, st.settings.body_timeout).await?;
     if CorePolicy::BUILTIN.contains(&req.name.as_str()) {
         return Err(Problem::bad_request(format!(
             "{:?} is a built-in profile; name the policy something else (it may `extends` it)",
@@ -243,7 +243,7 @@ pub(crate) async fn put_baseline<S: Store + Clone + 'static>(
             "send the baseline file as application/json",
         ));
     }
-    let bytes = super::read_body(&headers, body, 8 << 20).await?;
+    let bytes = super::read_body(&headers, body, 8 << 20, st.settings.body_timeout).await?;
     let text =
         String::from_utf8(bytes).map_err(|_| Problem::bad_request("the baseline is not UTF-8"))?;
     let parsed = diffver_core::suppress::Baseline::from_json(&text)
@@ -376,7 +376,8 @@ pub(crate) async fn create_exception<S: Store + Clone + 'static>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let req: NewExceptionBody = json_body(&headers, body, 64 << 10).await?;
+    let req: NewExceptionBody =
+        json_body(&headers, body, 64 << 10, st.settings.body_timeout).await?;
     let expires = parse_time("expires_at", &req.expires_at)?;
     let now = Millis::from_system_clock();
     if expires.0 <= now.0 {
@@ -451,7 +452,8 @@ pub(crate) async fn update_exception<S: Store + Clone + 'static>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let req: UpdateExceptionBody = json_body(&headers, body, 64 << 10).await?;
+    let req: UpdateExceptionBody =
+        json_body(&headers, body, 64 << 10, st.settings.body_timeout).await?;
     let expires = parse_time("expires_at", &req.expires_at)?;
     if req.reason.trim().is_empty() || !diffver_core::text::is_printable_text(&req.reason) {
         return Err(Problem::bad_request(

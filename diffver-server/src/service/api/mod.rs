@@ -265,8 +265,15 @@ fn new_request_id() -> String {
     super::config::hex(&b)
 }
 
-/// Reads a body up to `limit` bytes: 413 beyond it (by `Content-Length` or by count).
-pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<Vec<u8>> {
+/// Reads a body up to `limit` bytes within `deadline`: 413 beyond the limit (by
+/// `Content-Length` or by count), 408 when the client sends too slowly (a slow-loris
+/// body cannot hold a connection and its buffer for ever).
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    deadline: std::time::Duration,
+) -> ApiResult<Vec<u8>> {
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -275,9 +282,21 @@ pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> 
     {
         return Err(Problem::too_large(limit));
     }
-    match axum::body::to_bytes(body, limit).await {
-        Ok(b) => Ok(b.to_vec()),
-        Err(_) => Err(Problem::too_large(limit)),
+    match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(b)) => Ok(b.to_vec()),
+        Ok(Err(_)) => Err(Problem::too_large(limit)),
+        Err(_) => {
+            metrics::counter!("diffver_request_body_timeouts_total").increment(1);
+            Err(Problem::new(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "Request body too slow",
+                format!(
+                    "the request body did not arrive within {} seconds",
+                    deadline.as_secs()
+                ),
+            ))
+        }
     }
 }
 
@@ -301,6 +320,7 @@ pub(crate) async fn json_body<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    deadline: std::time::Duration,
 ) -> ApiResult<T> {
     let mt = media_type(headers);
     if mt != "application/json" {
@@ -308,7 +328,7 @@ pub(crate) async fn json_body<T: DeserializeOwned>(
             "send Content-Type: application/json",
         ));
     }
-    let bytes = read_body(headers, body, limit).await?;
+    let bytes = read_body(headers, body, limit, deadline).await?;
     parse_json(&bytes)
 }
 

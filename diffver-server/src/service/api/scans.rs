@@ -160,7 +160,7 @@ pub(crate) async fn create<S: Store + Clone + 'static>(
     let limit = st.settings.max_body_bytes;
     let (diff, policy, baseline, source) = match media_type(&headers).as_str() {
         "application/json" => {
-            let bytes = read_body(&headers, body, limit).await?;
+            let bytes = read_body(&headers, body, limit, st.settings.body_timeout).await?;
             let req: ScanRequest = parse_json(&bytes)?;
             let diff = match (req.diff, req.diff_base64) {
                 (Some(d), None) => d.into_bytes(),
@@ -188,7 +188,7 @@ pub(crate) async fn create<S: Store + Clone + 'static>(
             )
         }
         "text/x-diff" | "text/x-patch" => (
-            read_body(&headers, body, limit).await?,
+            read_body(&headers, body, limit, st.settings.body_timeout).await?,
             q.policy,
             q.baseline,
             serde_json::Map::new(),

@@ -48,7 +48,7 @@ pub(crate) async fn receive<S: Store + Clone + 'static>(
             "this server has no DIFFVER_GITHUB_WEBHOOK_SECRET",
         ));
     };
-    let body = read_body(&headers, body, MAX_PAYLOAD).await?;
+    let body = read_body(&headers, body, MAX_PAYLOAD, st.settings.body_timeout).await?;
     if let Err(e) = verify_signature(
         &gh.webhook_secret,
         &body,
