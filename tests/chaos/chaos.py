@@ -331,6 +331,13 @@ def check_invariants(pg, svc, driver, base, failures):
     jobs_per_scan = pg.sql("SELECT max(c) FROM (SELECT count(*) c FROM scan_jobs GROUP BY tenant_id, scan_id) x")
     if jobs_per_scan not in ("", "1"):
         failures.append(f"a scan has {jobs_per_scan} jobs")
+    # A scan that ended `error` without a verdict was dead-lettered with its error kept.
+    for line in pg.sql("SELECT s.id, coalesce(j.status,''), coalesce(j.last_error,''), coalesce(s.artifact_key,'') "
+                       "FROM scans s LEFT JOIN scan_jobs j ON j.tenant_id = s.tenant_id AND j.scan_id = s.id "
+                       "WHERE s.status = 'error'").splitlines():
+        sid, jstatus, last_error, art = line.split("|", 3)
+        if not art and (jstatus != "dead_letter" or not last_error):
+            failures.append(f"{sid}: error scan without a dead-letter job and its error ({jstatus!r})")
     s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{svc.moto_port}", aws_access_key_id="testing",
                       aws_secret_access_key="testing", region_name="us-east-1")
     art_dir = os.path.join(base, "artifacts")
