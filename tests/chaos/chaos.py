@@ -377,6 +377,61 @@ def check_invariants(pg, svc, driver, base, failures):
     return checked
 
 
+def p95(xs):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))] if xs else None
+
+
+def noisy_neighbour(svc, n, failures):
+    quiet_t = json.loads(svc.run("admin", "create-tenant", "quiet", "--json"))["id"]
+    quiet = json.loads(svc.run("admin", "create-key", "--tenant", quiet_t, "--role", "tenant", "--json"))["key"]
+    noisy_t = json.loads(svc.run("admin", "create-tenant", "noisy", "--json"))["id"]
+    noisy = json.loads(svc.run("admin", "create-key", "--tenant", noisy_t, "--role", "tenant", "--json"))["key"]
+
+    def quiet_scan(i):
+        _, base = svc.apis[i % 2]
+        status, _, took = request("POST", f"{base}/v1/scans?wait=30", quiet, make_diff(2_000_000 + i),
+                                  {"Content-Type": "text/x-diff"}, timeout=60)
+        return status, took
+
+    idle = [quiet_scan(i) for i in range(30)]
+    flood_statuses = {}
+    stop = threading.Event()
+
+    def flood(k):
+        i = 0
+        while not stop.is_set() and i < n // 8:
+            _, base = svc.apis[(k + i) % 2]
+            status, _, _ = request("POST", f"{base}/v1/scans", noisy, make_diff(3_000_000 + k * n + i),
+                                   {"Content-Type": "text/x-diff"}, timeout=30)
+            flood_statuses[status] = flood_statuses.get(status, 0) + 1
+            i += 1
+
+    flooders = [threading.Thread(target=flood, args=(k,)) for k in range(8)]
+    for t in flooders:
+        t.start()
+    time.sleep(1)
+    busy = []
+    for i in range(30):
+        busy.append(quiet_scan(100 + i))
+        time.sleep(0.2)
+    stop.set()
+    for t in flooders:
+        t.join()
+    quiet_statuses = {}
+    for s, _ in idle + busy:
+        quiet_statuses[s] = quiet_statuses.get(s, 0) + 1
+    idle_p95, busy_p95 = p95([t for _, t in idle]), p95([t for _, t in busy])
+    out = {"flood_submitted": sum(flood_statuses.values()), "flood_statuses": flood_statuses,
+           "quiet_statuses": quiet_statuses, "quiet_p95_idle_s": round(idle_p95, 3),
+           "quiet_p95_during_flood_s": round(busy_p95, 3), "ratio": round(busy_p95 / idle_p95, 2)}
+    if any(s != 200 for s in quiet_statuses):
+        failures.append(f"the quiet tenant was refused during the flood: {quiet_statuses}")
+    if not flood_statuses.get(429):
+        failures.append(f"the flooding tenant was never rate-limited: {flood_statuses}")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--scans", type=int, default=200, help="scans in the kill phase")
@@ -385,6 +440,7 @@ def main():
     ap.add_argument("--rate", type=float, default=20.0, help="submissions per second")
     ap.add_argument("--s3-outage", type=float, default=10.0)
     ap.add_argument("--lease", type=int, default=3, help="worker lease, seconds")
+    ap.add_argument("--noisy", type=int, default=0, help="scans a flooding tenant submits (0: skip)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (the private Postgres cluster runs as the postgres user)")
@@ -509,6 +565,10 @@ def main():
         figures["sigstop"] = {"fenced_completions": fenced_after - fenced_before, "drained": drained}
         if not drained:
             failures.append("the queue did not drain after the pause")
+
+        # 5. A noisy neighbour: one tenant floods; another's latency and admission hold.
+        if args.noisy:
+            figures["noisy_neighbour"] = noisy_neighbour(svc, args.noisy, failures)
 
         # Invariants over everything accepted.
         drained = wait_drained(pg, 120)
