@@ -275,6 +275,12 @@ impl Store for PgStore {
         self.job_waiter().await
     }
 
+    async fn finished_listener(&self) -> Result<Option<crate::waiter::FinishedListener>> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen("diffver_scan_done").await?;
+        Ok(Some(crate::waiter::FinishedListener::pg(listener)))
+    }
+
     async fn claim(&self, opts: &ClaimOptions, now: Millis) -> Result<Vec<Lease>> {
         let mut tx = self.system_tx().await?;
         let rows: Vec<LeaseRow> = sqlx::query_as(CLAIM)

@@ -176,6 +176,10 @@ impl Store for SqliteStore {
         Ok(self.job_waiter())
     }
 
+    async fn finished_listener(&self) -> Result<Option<crate::waiter::FinishedListener>> {
+        Ok(None)
+    }
+
     async fn claim(&self, opts: &ClaimOptions, now: Millis) -> Result<Vec<Lease>> {
         let mut tx = self.system_tx().await?;
         let rows: Vec<LeaseRow> = sqlx::query_as(CLAIM)

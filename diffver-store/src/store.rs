@@ -33,6 +33,12 @@ pub trait Store: Send + Sync {
 
     // ---- tenants and users (administration) ----
 
+    /// A listener for scans finished by other processes (Postgres); `None` where the
+    /// backend has no cross-process notifications (SQLite).
+    fn finished_listener(
+        &self,
+    ) -> impl Future<Output = Result<Option<crate::waiter::FinishedListener>>> + Send;
+
     /// Creates a tenant.
     fn create_tenant(
         &self,

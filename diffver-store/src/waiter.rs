@@ -53,3 +53,30 @@ impl JobWaiter {
         }
     }
 }
+
+/// Wakes requests waiting for scans that workers in other processes finish: `LISTEN
+/// diffver_scan_done` on Postgres (the `scans_done_notify` trigger). SQLite has none (its
+/// workers share the process with its API, which wakes waiters directly).
+#[derive(Debug)]
+pub struct FinishedListener {
+    listener: Box<sqlx::postgres::PgListener>,
+}
+
+impl FinishedListener {
+    pub(crate) fn pg(listener: sqlx::postgres::PgListener) -> FinishedListener {
+        FinishedListener {
+            listener: Box::new(listener),
+        }
+    }
+
+    /// The next finished scan.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`](crate::StoreError::Database) if the listening connection
+    /// fails (notifications sent meanwhile are lost: waiters still poll).
+    pub async fn recv(&mut self) -> Result<crate::model::ScanId> {
+        let n = self.listener.recv().await?;
+        Ok(crate::model::ScanId::from_db(n.payload().to_owned()))
+    }
+}

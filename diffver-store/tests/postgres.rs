@@ -338,6 +338,41 @@ async fn listen_notify_wakes_an_idle_worker() {
     assert_eq!(s.claim(&opts, T0).await.expect("claim").len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_scan_is_announced_to_other_processes() {
+    let Some(db) = support::pg().await else {
+        return;
+    };
+    let s = db.store.clone();
+    let t = s.create_tenant("a", 30, T0).await.expect("tenant");
+    let mut listener = s
+        .finished_listener()
+        .await
+        .expect("listen")
+        .expect("Postgres announces finished scans");
+    let scan = s
+        .create_scan(&t.id, new_scan("d"), T0)
+        .await
+        .expect("create")
+        .scan()
+        .clone();
+    let opts = ClaimOptions {
+        worker: WorkerId::new("w").expect("w"),
+        max_jobs: 1,
+        lease_ms: 10_000,
+    };
+    let lease = s.claim(&opts, T0).await.expect("claim").remove(0);
+    s.complete(&lease, ScanOutputs::default(), T0)
+        .await
+        .expect("complete");
+    // Claiming (running) is not announced; finishing is, with the scan's id.
+    let id = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+        .await
+        .expect("announced")
+        .expect("recv");
+    assert_eq!(id, scan.id);
+}
+
 #[tokio::test]
 async fn at_most_one_live_job_per_scan() {
     let Some(db) = support::pg().await else {

@@ -135,6 +135,35 @@ async fn run_with<S: Store + Clone + 'static>(
                 .context("the metrics server failed")
         });
     }
+    if opts.listen.is_some() {
+        // Scans finished by workers in other processes wake this process's `?wait=`
+        // requests at once (Postgres NOTIFY); polling remains the floor.
+        let (st, mut rx_f) = (state.clone(), rx.clone());
+        tasks.spawn(async move {
+            loop {
+                match st.store.finished_listener().await {
+                    Ok(None) => return Ok(()),
+                    Ok(Some(mut l)) => loop {
+                        tokio::select! {
+                            r = l.recv() => match r {
+                                Ok(id) => st.finished.notify(&id),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "finished-scan listener lost; reconnecting");
+                                    break;
+                                }
+                            },
+                            _ = rx_f.wait_for(|v| *v) => return Ok(()),
+                        }
+                    },
+                    Err(e) => tracing::warn!(error = %e, "cannot listen for finished scans; retrying"),
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    _ = rx_f.wait_for(|v| *v) => return Ok(()),
+                }
+            }
+        });
+    }
     if let Some(addr) = opts.listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
