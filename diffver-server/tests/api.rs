@@ -1359,6 +1359,22 @@ async fn github_webhooks_are_verified_routed_and_deduplicated() {
     assert_eq!(r.status, 403);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_list_a_tenants_users() {
+    let e = env_with(ApiSettings::default(), false).await;
+    let uri = format!("/v1/admin/tenants/{}/users", e.tenant_a);
+    let r = get(&e, &uri, &e.admin).await;
+    assert_eq!(r.status, 200);
+    let items = r.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["email"], "root@example.com");
+    assert_eq!(items[0]["role"], "admin");
+    get(&e, &uri, &e.key_a).await.problem(403, "forbidden");
+    get(&e, "/v1/admin/tenants/t-nope/users", &e.admin)
+        .await
+        .problem(404, "not-found");
+}
+
 /// Every route of the router × {no key, a revoked key, a tenant key on an admin route}:
 /// 401/401/403 with a problem body that carries neither key nor internal detail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -538,6 +538,19 @@ macro_rules! shared_ops {
             row.ok_or(StoreError::NotFound { kind: "user" })?.try_into()
         }
 
+        async fn list_users(&self, tenant: &TenantId) -> Result<Vec<User>> {
+            let mut tx = self.tenant_read_tx(tenant).await?;
+            let rows: Vec<UserRow> = sqlx::query_as(
+                "SELECT tenant_id, id, email, role, created_ms FROM users \
+                 WHERE tenant_id = $1 ORDER BY created_ms, id",
+            )
+            .bind(tenant.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            rows.into_iter().map(User::try_from).collect()
+        }
+
         async fn create_api_key(
             &self,
             tenant: &TenantId,

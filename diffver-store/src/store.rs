@@ -90,6 +90,9 @@ pub trait Store: Send + Sync {
     /// A user.
     fn get_user(&self, tenant: &TenantId, id: &str) -> impl Future<Output = Result<User>> + Send;
 
+    /// The tenant's users, oldest first.
+    fn list_users(&self, tenant: &TenantId) -> impl Future<Output = Result<Vec<User>>> + Send;
+
     // ---- API keys ----
 
     /// Creates a key, owned by `user_id` if given (an admin key needs an admin user);

@@ -1129,6 +1129,9 @@ async fn deliveries_and_users<S: Store>(s: &S) {
         .await
         .expect("user");
     assert_eq!(s.get_user(&t.id, &u.id).await.expect("get"), u);
+    assert_eq!(s.list_users(&t.id).await.expect("list"), vec![u.clone()]);
+    let other = s.create_tenant("other", 30, T0).await.expect("other");
+    assert!(s.list_users(&other.id).await.expect("other's").is_empty());
     assert!(matches!(
         s.create_user(&t.id, "x@example.com", Role::Admin, T0).await,
         Err(StoreError::Conflict { .. })

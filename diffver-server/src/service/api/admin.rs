@@ -200,6 +200,32 @@ pub(crate) async fn create_user<S: Store + Clone + 'static>(
     ))
 }
 
+/// `GET /v1/admin/tenants/{tenant}/users`.
+pub(crate) async fn list_users<S: Store + Clone + 'static>(
+    State(st): State<AppState<S>>,
+    _admin: AdminCaller,
+    Path(tenant): Path<String>,
+) -> ApiResult<Response> {
+    let tenant = tenant_id(&tenant)?;
+    st.store
+        .get_tenant(&tenant)
+        .await
+        .map_err(|e| Problem::from_store(e, "tenant"))?;
+    let users = st
+        .store
+        .list_users(&tenant)
+        .await
+        .map_err(|e| Problem::from_store(e, "tenant"))?;
+    let items: Vec<_> = users
+        .iter()
+        .map(|u| serde_json::json!({"id": u.id, "email": u.email, "role": u.role.as_str(), "created_at": rfc3339(u.created)}))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "items": items }),
+    ))
+}
+
 #[derive(Serialize)]
 struct KeyView<'a> {
     prefix: &'a str,

@@ -60,6 +60,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/admin/tenants"),
     ("get", "/v1/admin/tenants/{tenant}"),
     ("patch", "/v1/admin/tenants/{tenant}"),
+    ("get", "/v1/admin/tenants/{tenant}/users"),
     ("post", "/v1/admin/tenants/{tenant}/users"),
     ("get", "/v1/admin/tenants/{tenant}/api-keys"),
     ("post", "/v1/admin/tenants/{tenant}/api-keys"),
@@ -140,7 +141,7 @@ pub fn app<S: Store + Clone + 'static>(state: AppState<S>) -> Router {
         )
         .route(
             "/v1/admin/tenants/{tenant}/users",
-            post(admin::create_user::<S>),
+            get(admin::list_users::<S>).post(admin::create_user::<S>),
         )
         .route(
             "/v1/admin/tenants/{tenant}/api-keys",
