@@ -387,6 +387,13 @@ def noisy_neighbour(svc, n, failures):
     quiet = json.loads(svc.run("admin", "create-key", "--tenant", quiet_t, "--role", "tenant", "--json"))["key"]
     noisy_t = json.loads(svc.run("admin", "create-tenant", "noisy", "--json"))["id"]
     noisy = json.loads(svc.run("admin", "create-key", "--tenant", noisy_t, "--role", "tenant", "--json"))["key"]
+    # An admin caps the flooding tenant (requests per second per API process), as an
+    # operator would; the quiet tenant keeps the defaults.
+    admin = json.loads(svc.run("admin", "create-key", "--tenant", noisy_t, "--role", "admin", "--json"))["key"]
+    status, body, _ = request("PATCH", f"{svc.apis[0][1]}/v1/admin/tenants/{noisy_t}", admin,
+                              json.dumps({"rate_per_sec": 20}).encode(), {"Content-Type": "application/json"})
+    if status != 200:
+        sys.exit(f"cannot set the noisy tenant's rate: {status} {body!r}")
 
     def quiet_scan(i):
         _, base = svc.apis[i % 2]
