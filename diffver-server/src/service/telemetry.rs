@@ -129,7 +129,13 @@ pub fn register_series() {
     for d in ["pass", "fail", "error"] {
         metrics::counter!("diffver_scans_total", "decision" => d).increment(0);
     }
-    for r in ["missing", "malformed", "invalid", "forbidden", "github_signature"] {
+    for r in [
+        "missing",
+        "malformed",
+        "invalid",
+        "forbidden",
+        "github_signature",
+    ] {
         metrics::counter!("diffver_auth_failures_total", "reason" => r).increment(0);
     }
     for l in ["rate", "in_flight"] {
