@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::service::config::{SignerSettings, StoreSettings};
 use crate::service::github::GithubSettings;
+use crate::service::signer::SignerConfig;
 
 /// Where the service keeps its state.
 #[derive(clap::Args, Clone, Debug)]
@@ -74,14 +75,29 @@ pub(crate) struct SignerArgs {
     /// The key id recorded in artifacts.
     #[arg(long, env = "DIFFVER_SIGNING_KEY_ID", default_value = "operator")]
     pub(crate) signing_key_id: String,
+    /// An AWS KMS key (id, ARN or alias; ECC_NIST_P256 or HMAC_256) that signs
+    /// artifacts instead of a key file; artifacts record its ARN. Reads AWS_REGION,
+    /// AWS_ENDPOINT_URL and the AWS credentials. Needs the `aws-kms` build feature.
+    #[arg(
+        long,
+        env = "DIFFVER_SIGNING_KMS_KEY_ID",
+        value_name = "KEY",
+        conflicts_with = "signing_key_file"
+    )]
+    pub(crate) signing_kms_key_id: Option<String>,
 }
 
 impl SignerArgs {
-    pub(crate) fn settings(&self, production: bool) -> SignerSettings {
-        SignerSettings {
-            key_file: self.signing_key_file.clone(),
-            key_id: self.signing_key_id.clone(),
-            production,
+    pub(crate) fn settings(&self, production: bool) -> SignerConfig {
+        match self.signing_kms_key_id.as_ref().filter(|k| !k.is_empty()) {
+            Some(key_id) => SignerConfig::Kms {
+                key_id: key_id.clone(),
+            },
+            None => SignerConfig::Local(SignerSettings {
+                key_file: self.signing_key_file.clone(),
+                key_id: self.signing_key_id.clone(),
+                production,
+            }),
         }
     }
 }

@@ -1,14 +1,14 @@
 //! One scan, the way a worker runs it: resolve the tenant's policy with its stored
-//! exceptions and fail-open/closed setting, evaluate with diffver-core, sign, render.
+//! exceptions and fail-open/closed setting, evaluate with diffver-core, render, and
+//! make the statement to sign ([`Unsigned`]); the worker has it signed (a local key,
+//! or a KMS call) and [`Unsigned::seal`] assembles the envelope.
 //!
 //! Everything here is a function of its inputs: the scan time is the scan's creation
 //! time (not the attempt's), so a retried job produces the same artifact bytes.
 
-use std::sync::Arc;
-
 use anyhow::Context as _;
 use diffver_core::artifact::wire::VerdictV2;
-use diffver_core::artifact::{self, HmacSigner};
+use diffver_core::artifact::{self, RawSignature, SignerIdentity};
 use diffver_core::policy::Policy;
 use diffver_core::report;
 use diffver_core::suppress::{Baseline, Timestamp};
@@ -46,6 +46,44 @@ pub struct Rendered {
     pub policy_hash: String,
     /// The findings in their total order.
     pub findings: Vec<NewFinding>,
+}
+
+/// A finished scan before its signature: the statement to sign and what is
+/// stored with the artifact.
+#[derive(Debug)]
+pub struct Unsigned {
+    /// The in-toto statement (canonical JSON) naming the signer.
+    pub payload: Vec<u8>,
+    /// The signer's key id.
+    key_id: String,
+    /// The rest of [`Rendered`].
+    rendered: Rendered,
+}
+
+impl Unsigned {
+    /// The exact bytes to sign (DSSE PAE of the payload).
+    pub fn signing_input(&self) -> Vec<u8> {
+        artifact::signing_input(&self.payload)
+    }
+
+    /// The scan's outputs with the envelope of the payload and `signature`.
+    ///
+    /// # Errors
+    ///
+    /// Only if the core refuses the envelope (it cannot for a payload it made).
+    pub fn seal(self, signature: Vec<u8>) -> anyhow::Result<Rendered> {
+        let envelope = artifact::assemble(
+            &self.payload,
+            &[RawSignature {
+                key_id: self.key_id,
+                sig: signature,
+            }],
+        )?;
+        Ok(Rendered {
+            envelope,
+            ..self.rendered
+        })
+    }
 }
 
 /// The policy of a scan: the source, then the tenant's exceptions appended (each
@@ -125,19 +163,20 @@ pub fn scan_time(created_ms: i64) -> anyhow::Result<Timestamp> {
     Ok(Timestamp::from_unix_seconds(created_ms.div_euclid(1000))?)
 }
 
-/// Evaluates, signs and renders a scan (CPU work: run it off the async runtime).
+/// Evaluates and renders a scan, and makes the statement `signer` will sign (CPU
+/// work: run it off the async runtime).
 ///
 /// # Errors
 ///
-/// A scan id the core refuses, rules that do not load, or a signer failure.
+/// A scan id the core refuses, rules that do not load, or a key id the core refuses.
 pub fn evaluate(
     diff: &[u8],
     policy: &Policy,
     baseline: Option<&Baseline>,
     scan_id: &str,
     now: Timestamp,
-    signer: &Arc<HmacSigner>,
-) -> anyhow::Result<Rendered> {
+    signer: &SignerIdentity,
+) -> anyhow::Result<Unsigned> {
     let rules = verdict::ruleset_shared(policy, &[])?;
     let ctx = ScanContext::new(scan_id, now)?;
     let mut inputs = Inputs::new(diff, &rules, policy, &ctx);
@@ -152,14 +191,14 @@ pub fn evaluate(
 ///
 /// # Errors
 ///
-/// A scan id the core refuses, or a signer failure.
+/// A scan id or key id the core refuses.
 pub fn internal_error(
     policy: &Policy,
     scan_id: &str,
     now: Timestamp,
     reason: &str,
-    signer: &Arc<HmacSigner>,
-) -> anyhow::Result<Rendered> {
+    signer: &SignerIdentity,
+) -> anyhow::Result<Unsigned> {
     let rules = verdict::ruleset_shared(policy, &[])?;
     let ctx = ScanContext::new(scan_id, now)?;
     let inputs = Inputs::new(&[], &rules, policy, &ctx);
@@ -171,9 +210,9 @@ fn render(
     v: &verdict::Verdict,
     diff: &[u8],
     rules: &diffver_core::rules::Ruleset,
-    signer: &Arc<HmacSigner>,
-) -> anyhow::Result<Rendered> {
-    let envelope = artifact::sign(v, signer.as_ref())?;
+    signer: &SignerIdentity,
+) -> anyhow::Result<Unsigned> {
+    let payload = artifact::payload(v, signer)?;
     let wire = VerdictV2::from_verdict(v);
     let html = report::html(&wire, diff, &rules.secret_spans(diff));
     let findings = wire
@@ -195,12 +234,16 @@ fn render(
         verdict::Decision::Fail => Decision::Fail,
         verdict::Decision::Error => Decision::Error,
     };
-    Ok(Rendered {
-        envelope,
-        html,
-        decision,
-        blocking: v.blocks(),
-        policy_hash: v.policy().2.to_owned(),
-        findings,
+    Ok(Unsigned {
+        payload,
+        key_id: signer.key_id.clone(),
+        rendered: Rendered {
+            envelope: Vec::new(),
+            html,
+            decision,
+            blocking: v.blocks(),
+            policy_hash: v.policy().2.to_owned(),
+            findings,
+        },
     })
 }

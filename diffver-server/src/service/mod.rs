@@ -11,8 +11,11 @@ pub mod auth;
 pub mod config;
 pub mod evaluate;
 pub mod github;
+#[cfg(feature = "aws-kms")]
+pub mod kms;
 pub mod problem;
 pub mod run;
+pub mod signer;
 pub mod state;
 pub mod telemetry;
 pub mod worker;

@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use diffver_store::{Millis, Role, Store, StoreError};
 use tokio::sync::watch;
 
-use super::config::{Database, Opened, SignerSettings, StoreSettings, is_development};
+use super::config::{Database, Opened, StoreSettings};
+use super::signer::{ServiceSigner, SignerConfig};
 use super::state::{ApiSettings, AppState};
 use super::worker::{self, WorkerSettings};
 
@@ -26,7 +27,7 @@ pub struct ProcessOptions {
     /// Storage.
     pub store: StoreSettings,
     /// Signing.
-    pub signer: SignerSettings,
+    pub signer: SignerConfig,
     /// Create the `default` tenant and print keys when the store is empty.
     pub bootstrap: bool,
     /// The GitHub integration (the webhook route answers only when set).
@@ -60,11 +61,11 @@ pub async fn open_migrated(settings: &StoreSettings) -> anyhow::Result<Opened> {
 pub async fn run(opts: ProcessOptions) -> anyhow::Result<()> {
     super::telemetry::init_logs();
     // Refuse a bad signer before touching storage.
-    let signer = opts.signer.signer()?;
+    let signer = opts.signer.signer().await?;
     let opened = open_migrated(&opts.store).await?;
     tracing::info!(storage = %opened.describe, "storage ready, migrations applied");
-    let id = signer_identity(&signer);
-    if is_development(&signer) {
+    let id = signer.describe();
+    if signer.is_development() {
         tracing::warn!(signer = %id, "DEVELOPMENT SIGNER: artifacts are signed with the published development key; they prove integrity in transit, not who signed them. Set DIFFVER_SIGNING_KEY_FILE for real use");
         eprintln!(
             "diffver: WARNING: artifacts are signed with the published development key (not for production)"
@@ -78,21 +79,10 @@ pub async fn run(opts: ProcessOptions) -> anyhow::Result<()> {
     }
 }
 
-fn signer_identity(signer: &diffver_core::artifact::HmacSigner) -> String {
-    use diffver_core::artifact::Signer as _;
-    let i = signer.identity();
-    format!(
-        "{} ({}, {})",
-        i.key_id,
-        i.mode.as_str(),
-        i.algorithm.as_str()
-    )
-}
-
 async fn run_with<S: Store + Clone + 'static>(
     store: S,
     objects: diffver_store::Objects,
-    signer: diffver_core::artifact::HmacSigner,
+    signer: ServiceSigner,
     opts: ProcessOptions,
 ) -> anyhow::Result<()> {
     if opts.bootstrap {

@@ -4,10 +4,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use diffver_core::artifact::HmacSigner;
 use diffver_store::{Objects, ScanId, Store, TenantId, TenantSettings};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
+
+use super::signer::ServiceSigner;
 
 /// Limits and defaults of the API.
 #[derive(Debug, Clone)]
@@ -67,7 +68,7 @@ pub struct Shared<S> {
     /// Diffs and artifacts.
     pub objects: Objects,
     /// Signs artifacts (workers).
-    pub signer: Arc<HmacSigner>,
+    pub signer: Arc<ServiceSigner>,
     /// API limits.
     pub settings: ApiSettings,
     /// Per-tenant request-rate limiter.
@@ -88,18 +89,19 @@ pub struct Shared<S> {
 }
 
 impl<S: Store + Clone + 'static> AppState<S> {
-    /// A state.
+    /// A state. `signer` is a [`ServiceSigner`] or a local
+    /// [`diffver_core::artifact::HmacSigner`].
     pub fn new(
         store: S,
         objects: Objects,
-        signer: HmacSigner,
+        signer: impl Into<ServiceSigner>,
         settings: ApiSettings,
     ) -> AppState<S> {
         AppState {
             inner: Arc::new(Shared {
                 store,
                 objects,
-                signer: Arc::new(signer),
+                signer: Arc::new(signer.into()),
                 settings,
                 limiter: Limiter::default(),
                 metrics: super::telemetry::prometheus(),

@@ -19,7 +19,7 @@ use diffver_store::{
 };
 use tokio::sync::{Semaphore, watch};
 
-use super::evaluate::{self, PolicySource, Rendered};
+use super::evaluate::{self, PolicySource, Rendered, Unsigned};
 use super::state::AppState;
 
 /// Worker settings.
@@ -232,9 +232,14 @@ async fn process<S: Store + Clone + 'static>(
                 Ok(r) => finish(state, &lease, r, now).await,
                 Err(e2) => {
                     tracing::error!(scan_id = %lease.scan_id, error = %format!("{e2:#}"), "cannot record the error verdict");
+                    // The error verdict needs a signature too: with the signer down
+                    // (a KMS outage) the job goes to the dead letters with both
+                    // errors kept, for an operator to re-drive once it is back.
+                    let error =
+                        format!("{e:#}; the error verdict could not be made either: {e2:#}");
                     let _ = state
                         .store
-                        .fail(&lease, &format!("{e:#}"), &settings.backoff, now)
+                        .fail(&lease, &error, &settings.backoff, now)
                         .await;
                     metrics::counter!("diffver_jobs_dead_lettered_total").increment(1);
                     Ok(())
@@ -394,13 +399,26 @@ async fn attempt<S: Store>(state: &AppState<S>, lease: &Lease) -> anyhow::Result
         None => None,
     };
     let now = evaluate::scan_time(scan.created.0)?;
-    let signer = Arc::clone(&state.signer);
+    let signer = state.signer.identity();
     let scan_id = scan.id.to_string();
-    tokio::task::spawn_blocking(move || {
+    let unsigned = tokio::task::spawn_blocking(move || {
         evaluate::evaluate(&diff, &policy, baseline.as_ref(), &scan_id, now, &signer)
     })
     .await
-    .context("the scan task panicked")?
+    .context("the scan task panicked")??;
+    seal(state, unsigned).await
+}
+
+/// Signs a scan's statement (a KMS call runs here, on the runtime, not on a
+/// blocking thread) and assembles its envelope. A failure fails the attempt, so
+/// the queue retries it.
+async fn seal<S>(state: &AppState<S>, unsigned: Unsigned) -> anyhow::Result<Rendered> {
+    let signature = state
+        .signer
+        .sign(unsigned.signing_input())
+        .await
+        .context("cannot sign the artifact")?;
+    unsigned.seal(signature)
 }
 
 /// The error verdict of a scan whose attempts are used up.
@@ -426,15 +444,16 @@ async fn give_up<S: Store>(
         }
     };
     let now = evaluate::scan_time(scan.created.0)?;
-    let signer = Arc::clone(&state.signer);
+    let signer = state.signer.identity();
     let scan_id = scan.id.to_string();
     let reason = format!(
         "the scan could not be completed after {} attempts: {reason}",
         lease.attempt
     );
-    tokio::task::spawn_blocking(move || {
+    let unsigned = tokio::task::spawn_blocking(move || {
         evaluate::internal_error(&policy, &scan_id, now, &reason, &signer)
     })
     .await
-    .context("the scan task panicked")?
+    .context("the scan task panicked")??;
+    seal(state, unsigned).await
 }
