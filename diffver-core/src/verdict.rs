@@ -493,6 +493,25 @@ pub fn internal_error(inputs: &Inputs<'_>, reason: impl Into<String>) -> Verdict
     verdict
 }
 
+/// [`internal_error`] for a diff the gate can no longer read (its stored bytes are
+/// unreachable or gone), known by the SHA-256 (hex) and size recorded when it was
+/// accepted: the verdict names that diff, so checking the artifact against the
+/// original diff succeeds. A digest that is not 64 hex digits is ignored (the verdict
+/// then names the empty input it was evaluated on, as [`internal_error`] does).
+pub fn internal_error_for(
+    inputs: &Inputs<'_>,
+    diff_sha256: &str,
+    diff_bytes: usize,
+    reason: impl Into<String>,
+) -> Verdict {
+    let mut verdict = internal_error(inputs, reason);
+    if diff_sha256.len() == 64 && diff_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        verdict.diff.sha256 = diff_sha256.to_ascii_lowercase();
+        verdict.diff.bytes = diff_bytes;
+    }
+    verdict
+}
+
 /// Scans, applies the policy and suppressions, and decides.
 ///
 /// Input that cannot be parsed (empty unless [`Inputs::allow_empty`], not a

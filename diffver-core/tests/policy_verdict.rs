@@ -155,6 +155,25 @@ fn limits_and_fail_open_or_closed() {
     );
     assert_eq!(fault.decision(), Decision::Error);
     assert!(!fault.blocks());
+    // A fault on a diff whose bytes are gone names the diff by its recorded digest.
+    let digest = "ab".repeat(32);
+    let about = diffver_core::verdict::internal_error_for(
+        &Inputs::new(&[], &rules, &p, &c),
+        &digest.to_uppercase(),
+        4096,
+        "the stored diff is unreachable",
+    );
+    assert_eq!(
+        (about.diff().sha256.as_str(), about.diff().bytes),
+        (digest.as_str(), 4096)
+    );
+    let ignored = diffver_core::verdict::internal_error_for(
+        &Inputs::new(&[], &rules, &p, &c),
+        "not-a-digest",
+        4096,
+        "x",
+    );
+    assert_eq!(ignored.diff().bytes, 0);
     let files = [add("a.txt", "a"), add("b.txt", "b")].concat();
     assert_eq!(
         run(&files, &policy("[limits]\nmax_files = 1"), None).decision(),

@@ -197,12 +197,15 @@ pub fn internal_error(
     scan_id: &str,
     now: Timestamp,
     reason: &str,
+    diff: (&str, usize),
     signer: &SignerIdentity,
 ) -> anyhow::Result<Unsigned> {
     let rules = verdict::ruleset_shared(policy, &[])?;
     let ctx = ScanContext::new(scan_id, now)?;
     let inputs = Inputs::new(&[], &rules, policy, &ctx);
-    let v = verdict::internal_error(&inputs, reason);
+    // The verdict names the diff that was accepted (by its recorded digest and size),
+    // not the empty input it is evaluated on.
+    let v = verdict::internal_error_for(&inputs, diff.0, diff.1, reason);
     render(&v, &[], &rules, signer)
 }
 

@@ -450,8 +450,12 @@ async fn give_up<S: Store>(
         "the scan could not be completed after {} attempts: {reason}",
         lease.attempt
     );
+    let (digest, size) = (
+        scan.diff_sha256.clone(),
+        usize::try_from(scan.diff_size).unwrap_or(0),
+    );
     let unsigned = tokio::task::spawn_blocking(move || {
-        evaluate::internal_error(&policy, &scan_id, now, &reason, &signer)
+        evaluate::internal_error(&policy, &scan_id, now, &reason, (&digest, size), &signer)
     })
     .await
     .context("the scan task panicked")??;
