@@ -10,6 +10,7 @@
 //! | `scans_total` | counter | `decision` (`pass`, `fail`, `error`) |
 //! | `jobs_dead_lettered_total` | counter | — |
 //! | `jobs_retried_total` | counter | — |
+//! | `request_body_timeouts_total` | counter | — request bodies that did not arrive in time (408) |
 //! | `jobs_fenced_total` | counter | — completions refused because the lease was lost (a paused or slow worker) |
 //! | `auth_failures_total` | counter | `reason` (`missing`, `malformed`, `invalid`, `forbidden`) |
 //! | `rate_limited_total` | counter | `limit` (`rate`, `in_flight`) |
