@@ -1524,3 +1524,66 @@ async fn hostile_bodies_and_ids_are_refused() {
     assert_eq!(resp.status().as_u16(), 408);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// A tenant signed with its own key: set by an admin to a key the deployment has,
+/// refused for one it does not, cleared back to the default signer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_can_have_its_own_signing_key() {
+    let e = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = b"acme's own signing key, 32 bytes or more".to_vec();
+    std::fs::write(dir.path().join("acme-1.key"), &key).unwrap();
+    std::fs::write(dir.path().join("README"), "not a key").unwrap();
+    let keys = diffver_server::service::signer::load_tenant_keys(dir.path()).unwrap();
+    assert_eq!(keys.len(), 1);
+    let _ = e.state.clone().with_tenant_signers(keys);
+    let tenant_uri = format!("/v1/admin/tenants/{}", e.tenant_a);
+    let patch = |v: Value| {
+        call(
+            &e.router,
+            "PATCH",
+            &tenant_uri,
+            Some(&e.admin),
+            Some("application/json"),
+            serde_json::to_vec(&v).unwrap(),
+        )
+    };
+    patch(json!({"signer": "no-such-key"}))
+        .await
+        .problem(400, "invalid-request");
+    let r = patch(json!({"signer": "acme-1"})).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["signer"], "acme-1");
+    let own = Keyring::new().with_key("acme-1", key.clone()).unwrap();
+    let dev = Keyring::development(SigningMode::Development).unwrap();
+    let s = submit(&e, &e.key_a, CLEAN, 20).await.json();
+    let art = get(
+        &e,
+        &format!("/v1/scans/{}/artifact", s["id"].as_str().unwrap()),
+        &e.key_a,
+    )
+    .await;
+    let v = artifact::verify(&art.body, &own).expect("signed with the tenant's key");
+    assert_eq!(v.key_id, "acme-1");
+    assert!(artifact::verify(&art.body, &dev).is_err());
+    // Another tenant keeps the default signer.
+    let s = submit(&e, &e.key_b, CLEAN, 20).await.json();
+    let art = get(
+        &e,
+        &format!("/v1/scans/{}/artifact", s["id"].as_str().unwrap()),
+        &e.key_b,
+    )
+    .await;
+    artifact::verify(&art.body, &dev).expect("the default signer");
+    // Cleared: back to the default.
+    let r = patch(json!({"signer": null})).await;
+    assert_eq!(r.json()["signer"], Value::Null);
+    let s = submit(&e, &e.key_a, SUSPICIOUS, 20).await.json();
+    let art = get(
+        &e,
+        &format!("/v1/scans/{}/artifact", s["id"].as_str().unwrap()),
+        &e.key_a,
+    )
+    .await;
+    artifact::verify(&art.body, &dev).expect("the default signer again");
+}

@@ -253,6 +253,9 @@ pub struct Tenant {
     pub created: Millis,
     /// What the service lets the tenant do and how it decides on internal faults.
     pub settings: TenantSettings,
+    /// The key id of the deployment signing key that signs this tenant's artifacts
+    /// (`None`: the deployment's default signer).
+    pub signer: Option<String>,
 }
 
 str_enum!(

@@ -335,6 +335,7 @@ macro_rules! shared_ops {
                 diff_retention_days,
                 created: now,
                 settings: TenantSettings::default(),
+                signer: None,
             })
         }
 
@@ -369,6 +370,46 @@ macro_rules! shared_ops {
                     .await?;
             tx.commit().await?;
             rows.into_iter().map(Tenant::try_from).collect()
+        }
+
+        async fn set_tenant_signer(
+            &self,
+            tenant: &TenantId,
+            signer: Option<&str>,
+            actor: &str,
+            now: Millis,
+        ) -> Result<Tenant> {
+            if let Some(k) = signer
+                && (k.is_empty() || k.len() > 128 || !k.bytes().all(|b| b.is_ascii_graphic()))
+            {
+                return Err(StoreError::Invalid {
+                    field: "signer",
+                    reason: "a key id is 1 to 128 visible ASCII characters",
+                });
+            }
+            let mut tx = self.tenant_tx(tenant).await?;
+            let row: Option<TenantRow> = sqlx::query_as(concat!(
+                "UPDATE tenants SET signer = $2 WHERE id = $1 RETURNING ",
+                tenant_cols!()
+            ))
+            .bind(tenant.as_str())
+            .bind(signer)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let row = row.ok_or(StoreError::NotFound { kind: "tenant" })?;
+            let ev = NewAuditEvent {
+                actor: actor.to_owned(),
+                action: "tenant.set_signer".to_owned(),
+                object_kind: "tenant".to_owned(),
+                object_id: tenant.as_str().to_owned(),
+                detail: format!(
+                    "{{\"signer\":{}}}",
+                    signer.map_or_else(|| "null".to_owned(), json_str)
+                ),
+            };
+            Self::audit_tx(&mut tx, tenant, &ev, now).await?;
+            tx.commit().await?;
+            row.try_into()
         }
 
         async fn set_tenant_settings(

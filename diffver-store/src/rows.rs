@@ -14,7 +14,7 @@ use crate::queue::{Job, Lease};
 
 macro_rules! tenant_cols {
     () => {
-        "id, name, diff_retention_days, created_ms, on_error, rate_per_sec, max_in_flight"
+        "id, name, diff_retention_days, created_ms, on_error, rate_per_sec, max_in_flight, signer"
     };
 }
 pub(crate) use tenant_cols;
@@ -86,6 +86,7 @@ pub(crate) struct TenantRow {
     on_error: String,
     rate_per_sec: i32,
     max_in_flight: i32,
+    signer: Option<String>,
 }
 
 impl TryFrom<TenantRow> for Tenant {
@@ -101,6 +102,7 @@ impl TryFrom<TenantRow> for Tenant {
                 rate_per_sec: r.rate_per_sec,
                 max_in_flight: r.max_in_flight,
             },
+            signer: r.signer,
         })
     }
 }

@@ -66,6 +66,16 @@ pub trait Store: Send + Sync {
         now: Millis,
     ) -> impl Future<Output = Result<Tenant>> + Send;
 
+    /// Sets (or with `None` clears) the key id of the signing key for the tenant's
+    /// artifacts, and audits the change.
+    fn set_tenant_signer(
+        &self,
+        tenant: &TenantId,
+        signer: Option<&str>,
+        actor: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<Tenant>> + Send;
+
     /// How many of the tenant's scans are queued or running.
     fn scans_in_flight(&self, tenant: &TenantId) -> impl Future<Output = Result<i64>> + Send;
 

@@ -930,6 +930,49 @@ async fn tenant_settings<S: Store>(s: &S) {
             .iter()
             .any(|e| e.event.action == "tenant.set_settings")
     );
+    // The tenant's signing key: set, read back, cleared, audited; a bad id refused.
+    let t2 = s.create_tenant("signer-t", 30, T0).await.expect("tenant");
+    assert_eq!(t2.signer, None);
+    let t2s = s
+        .set_tenant_signer(&t2.id, Some("acme-2026"), "admin", T0)
+        .await
+        .expect("set");
+    assert_eq!(t2s.signer.as_deref(), Some("acme-2026"));
+    assert_eq!(
+        s.get_tenant(&t2.id).await.expect("get").signer.as_deref(),
+        Some("acme-2026")
+    );
+    assert!(matches!(
+        s.set_tenant_signer(&t2.id, Some("bad id"), "admin", T0)
+            .await,
+        Err(StoreError::Invalid { .. })
+    ));
+    assert_eq!(
+        s.set_tenant_signer(&t2.id, None, "admin", T0)
+            .await
+            .expect("clear")
+            .signer,
+        None
+    );
+    let events = s
+        .query_audit(
+            &t2.id,
+            &AuditQuery {
+                from: T0,
+                to: T0.plus_ms(1),
+                object: None,
+                limit: 100,
+            },
+        )
+        .await
+        .expect("audit");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event.action == "tenant.set_signer")
+            .count(),
+        2
+    );
 }
 
 async fn audit_chain<S: Store>(s: &S) {

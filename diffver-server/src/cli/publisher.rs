@@ -42,6 +42,7 @@ pub(crate) fn run_cmd(a: PublisherArgs) -> anyhow::Result<ExitCode> {
         github: Some(github),
         publisher: true,
         metrics_listen: a.metrics_listen,
+        tenant_signing_keys: a.signer.tenant_signing_keys.clone(),
     };
     runtime()?.block_on(run(opts))?;
     Ok(ExitCode::SUCCESS)

@@ -63,6 +63,7 @@ pub(crate) fn run_cmd(a: ServeArgs) -> anyhow::Result<ExitCode> {
         github: a.github.settings()?,
         publisher: !a.no_publisher,
         metrics_listen: None,
+        tenant_signing_keys: a.signer.tenant_signing_keys.clone(),
     };
     runtime()?.block_on(run(opts))?;
     Ok(ExitCode::SUCCESS)

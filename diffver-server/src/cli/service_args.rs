@@ -85,6 +85,11 @@ pub(crate) struct SignerArgs {
         conflicts_with = "signing_key_file"
     )]
     pub(crate) signing_kms_key_id: Option<String>,
+    /// A directory of per-tenant HMAC signing keys, `KEY_ID.key` each (at least 32
+    /// bytes): a tenant whose `signer` setting names one is signed with it. Every
+    /// worker process needs the same directory.
+    #[arg(long, env = "DIFFVER_TENANT_SIGNING_KEYS", value_name = "DIR")]
+    pub(crate) tenant_signing_keys: Option<PathBuf>,
 }
 
 impl SignerArgs {

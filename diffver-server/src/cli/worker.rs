@@ -46,6 +46,7 @@ pub(crate) fn run_cmd(a: WorkerArgs) -> anyhow::Result<ExitCode> {
         github: None,
         publisher: false,
         metrics_listen: a.metrics_listen,
+        tenant_signing_keys: a.signer.tenant_signing_keys.clone(),
     };
     runtime()?.block_on(run(opts))?;
     Ok(ExitCode::SUCCESS)

@@ -37,6 +37,8 @@ pub struct ProcessOptions {
     /// Serve `/metrics`, `/healthz` and `/readyz` here (worker and publisher
     /// processes, which have no API).
     pub metrics_listen: Option<SocketAddr>,
+    /// A directory of per-tenant signing keys (`KEY_ID.key`).
+    pub tenant_signing_keys: Option<std::path::PathBuf>,
 }
 
 /// Opens storage and applies migrations.
@@ -89,6 +91,11 @@ async fn run_with<S: Store + Clone + 'static>(
         bootstrap(&store, opts.listen).await?;
     }
     let mut state = AppState::new(store, objects, signer, opts.api.clone());
+    if let Some(dir) = &opts.tenant_signing_keys {
+        let keys = super::signer::load_tenant_keys(dir)?;
+        tracing::info!(keys = keys.len(), dir = %dir.display(), "per-tenant signing keys loaded");
+        state = state.with_tenant_signers(keys);
+    }
     if let Some(g) = opts.github.clone() {
         tracing::info!(api = %g.api_url, publisher = opts.publisher && g.can_publish(), "GitHub integration enabled");
         state = state.with_github(g);

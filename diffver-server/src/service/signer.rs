@@ -129,3 +129,35 @@ impl SignerConfig {
         }
     }
 }
+
+/// Loads per-tenant signing keys from a directory: each `KEY_ID.key` file holds an HMAC
+/// key of at least 32 bytes (trailing CR/LF stripped) and signs as operator key
+/// `KEY_ID`. Other files are ignored.
+///
+/// # Errors
+///
+/// An unreadable directory, a key id the artifacts cannot record, or a key too short.
+pub fn load_tenant_keys(
+    dir: &std::path::Path,
+) -> anyhow::Result<std::collections::HashMap<String, std::sync::Arc<ServiceSigner>>> {
+    let mut keys = std::collections::HashMap::new();
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the tenant signing keys in {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("key") {
+            continue;
+        }
+        let Some(key_id) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let key = crate::cli::read_key_file(&path)?;
+        let signer = HmacSigner::new(key_id.to_owned(), key)
+            .with_context(|| format!("the tenant signing key {}", path.display()))?;
+        keys.insert(
+            key_id.to_owned(),
+            std::sync::Arc::new(ServiceSigner::Local(signer)),
+        );
+    }
+    Ok(keys)
+}

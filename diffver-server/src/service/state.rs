@@ -86,6 +86,11 @@ pub struct Shared<S> {
     pub github: OnceLock<Arc<super::github::GithubSettings>>,
     /// Wakes this process's publisher when a webhook queues a check.
     pub publisher_wake: Notify,
+    /// The deployment's per-tenant signing keys by key id (`DIFFVER_TENANT_SIGNING_KEYS`);
+    /// a tenant whose `signer` names one is signed with it.
+    pub tenant_signers: OnceLock<HashMap<String, Arc<ServiceSigner>>>,
+    /// Each tenant's chosen key id, for [`ApiSettings::policy_ttl`].
+    pub tenant_signer_ids: Mutex<HashMap<TenantId, (Instant, Option<String>)>>,
 }
 
 impl<S: Store + Clone + 'static> AppState<S> {
@@ -109,6 +114,8 @@ impl<S: Store + Clone + 'static> AppState<S> {
                 policies: Mutex::new(HashMap::new()),
                 github: OnceLock::new(),
                 publisher_wake: Notify::new(),
+                tenant_signers: OnceLock::new(),
+                tenant_signer_ids: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -122,6 +129,20 @@ impl<S> AppState<S> {
         self
     }
 
+    /// Installs the per-tenant signing keys (once; later calls are ignored).
+    #[must_use]
+    pub fn with_tenant_signers(self, keys: HashMap<String, Arc<ServiceSigner>>) -> AppState<S> {
+        let _ = self.tenant_signers.set(keys);
+        self
+    }
+
+    /// Whether this process has a per-tenant signing key with this id.
+    pub fn has_tenant_signer(&self, key_id: &str) -> bool {
+        self.tenant_signers
+            .get()
+            .is_some_and(|m| m.contains_key(key_id))
+    }
+
     /// The GitHub integration's settings, if configured.
     pub fn github(&self) -> Option<&Arc<super::github::GithubSettings>> {
         self.github.get()
@@ -132,6 +153,9 @@ impl<S> AppState<S> {
     pub fn forget_policies(&self, tenant: &TenantId) {
         if let Ok(mut m) = self.policies.lock() {
             m.retain(|(t, _), _| t != tenant);
+        }
+        if let Ok(mut m) = self.tenant_signer_ids.lock() {
+            m.remove(tenant);
         }
     }
 }

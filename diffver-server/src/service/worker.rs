@@ -20,6 +20,7 @@ use diffver_store::{
 use tokio::sync::{Semaphore, watch};
 
 use super::evaluate::{self, PolicySource, Rendered, Unsigned};
+use super::signer::ServiceSigner;
 use super::state::AppState;
 
 /// Worker settings.
@@ -399,22 +400,63 @@ async fn attempt<S: Store>(state: &AppState<S>, lease: &Lease) -> anyhow::Result
         None => None,
     };
     let now = evaluate::scan_time(scan.created.0)?;
-    let signer = state.signer.identity();
+    let key = signer_for(state, &lease.tenant_id).await?;
+    let signer = key.identity();
     let scan_id = scan.id.to_string();
     let unsigned = tokio::task::spawn_blocking(move || {
         evaluate::evaluate(&diff, &policy, baseline.as_ref(), &scan_id, now, &signer)
     })
     .await
     .context("the scan task panicked")??;
-    seal(state, unsigned).await
+    seal(&key, unsigned).await
+}
+
+/// The signer of a tenant's artifacts: the per-tenant key its `signer` setting names,
+/// else the deployment's default. A named key this process does not have fails the
+/// attempt (never signs with another key).
+async fn signer_for<S: Store>(
+    state: &AppState<S>,
+    tenant: &diffver_store::TenantId,
+) -> anyhow::Result<Arc<ServiceSigner>> {
+    let ttl = state.settings.policy_ttl;
+    let cached = state.tenant_signer_ids.lock().ok().and_then(|m| {
+        m.get(tenant)
+            .filter(|(at, _)| at.elapsed() < ttl)
+            .map(|(_, k)| k.clone())
+    });
+    let key_id = match cached {
+        Some(k) => k,
+        None => {
+            let k = state.store.get_tenant(tenant).await?.signer;
+            if let Ok(mut m) = state.tenant_signer_ids.lock() {
+                if m.len() > 100_000 {
+                    m.clear();
+                }
+                m.insert(tenant.clone(), (Instant::now(), k.clone()));
+            }
+            k
+        }
+    };
+    match key_id {
+        None => Ok(Arc::clone(&state.signer)),
+        Some(k) => state
+            .tenant_signers
+            .get()
+            .and_then(|m| m.get(&k))
+            .cloned()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the tenant's signing key {k:?} is not configured in this process (DIFFVER_TENANT_SIGNING_KEYS)"
+                )
+            }),
+    }
 }
 
 /// Signs a scan's statement (a KMS call runs here, on the runtime, not on a
 /// blocking thread) and assembles its envelope. A failure fails the attempt, so
 /// the queue retries it.
-async fn seal<S>(state: &AppState<S>, unsigned: Unsigned) -> anyhow::Result<Rendered> {
-    let signature = state
-        .signer
+async fn seal(signer: &ServiceSigner, unsigned: Unsigned) -> anyhow::Result<Rendered> {
+    let signature = signer
         .sign(unsigned.signing_input())
         .await
         .context("cannot sign the artifact")?;
@@ -444,7 +486,8 @@ async fn give_up<S: Store>(
         }
     };
     let now = evaluate::scan_time(scan.created.0)?;
-    let signer = state.signer.identity();
+    let key = signer_for(state, &lease.tenant_id).await?;
+    let signer = key.identity();
     let scan_id = scan.id.to_string();
     let reason = format!(
         "the scan could not be completed after {} attempts: {reason}",
@@ -459,5 +502,5 @@ async fn give_up<S: Store>(
     })
     .await
     .context("the scan task panicked")??;
-    seal(state, unsigned).await
+    seal(&key, unsigned).await
 }

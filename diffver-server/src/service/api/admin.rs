@@ -23,6 +23,7 @@ struct TenantView<'a> {
     on_error: &'static str,
     rate_per_sec: i32,
     max_in_flight: i32,
+    signer: Option<&'a str>,
     created_at: String,
 }
 
@@ -34,6 +35,7 @@ fn tenant_view(t: &Tenant) -> TenantView<'_> {
         on_error: t.settings.on_error.as_str(),
         rate_per_sec: t.settings.rate_per_sec,
         max_in_flight: t.settings.max_in_flight,
+        signer: t.signer.as_deref(),
         created_at: rfc3339(t.created),
     }
 }
@@ -109,9 +111,18 @@ struct TenantPatch {
     rate_per_sec: Option<i32>,
     max_in_flight: Option<i32>,
     diff_retention_days: Option<i32>,
+    /// A per-tenant signing key id, or `null` for the deployment's default signer.
+    #[serde(default, deserialize_with = "present")]
+    signer: Option<Option<String>>,
 }
 
-/// `PATCH /v1/admin/tenants/{tenant}`: settings (fail-open/closed, limits, retention).
+/// A field that may be absent (outer `None`), `null` (`Some(None)`) or a value.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(Option::<String>::deserialize(d)?))
+}
+
+/// `PATCH /v1/admin/tenants/{tenant}`: settings (fail-open/closed, limits, retention,
+/// signing key).
 pub(crate) async fn update_tenant<S: Store + Clone + 'static>(
     State(st): State<AppState<S>>,
     admin: AdminCaller,
@@ -145,6 +156,19 @@ pub(crate) async fn update_tenant<S: Store + Clone + 'static>(
     }
     let now = Millis::from_system_clock();
     let actor = admin.actor();
+    if let Some(Some(k)) = &req.signer
+        && !st.has_tenant_signer(k)
+    {
+        return Err(Problem::bad_request(format!(
+            "no per-tenant signing key is named {k:?} (DIFFVER_TENANT_SIGNING_KEYS)"
+        )));
+    }
+    if let Some(signer) = &req.signer {
+        st.store
+            .set_tenant_signer(&id, signer.as_deref(), &actor, now)
+            .await
+            .map_err(|e| Problem::from_store(e, "tenant"))?;
+    }
     if let Some(days) = req.diff_retention_days {
         if !(0..=3650).contains(&days) {
             return Err(Problem::bad_request(
