@@ -345,4 +345,75 @@ async fn postgres_and_s3_with_two_apis_and_two_workers() {
     // Readiness checks both Postgres and S3.
     let r = client.get(url(&apis[1], "/readyz")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
+
+    // Verified keys are cached per API process (Postgres announces key changes) ...
+    let scan_path = format!("/v1/scans/{}", ids[0].0);
+    let make_key = |role: &str| {
+        admin_json(
+            dir.path(),
+            &envs,
+            &["create-key", "--tenant", tenant_id, "--role", role],
+        )
+    };
+    let hits = || async {
+        let m = client
+            .get(url(&apis[0], "/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        m.lines()
+            .find_map(|l| l.strip_prefix("diffver_api_key_cache_hits_total "))
+            .map_or(0.0, |v| v.trim().parse::<f64>().unwrap())
+    };
+    let short = make_key("tenant");
+    let short_key = short["key"].as_str().unwrap();
+    let before = hits().await;
+    for _ in 0..3 {
+        assert_eq!(fetch(&client, &apis[0], short_key, &scan_path).await.0, 200);
+    }
+    assert!(hits().await >= before + 2.0, "a verified key is reused");
+    // ... yet a revocation from another process (the CLI) applies within the notice's
+    // travel time, not the cache's lifetime (10 s).
+    admin_json(
+        dir.path(),
+        &envs,
+        &["revoke-key", short["prefix"].as_str().unwrap()],
+    );
+    let t = std::time::Instant::now();
+    loop {
+        let status = fetch(&client, &apis[0], short_key, &scan_path).await.0;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "a key revoked elsewhere still works on a caching API process"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A revocation through an API process applies there before it answers.
+    let admin = make_key("admin");
+    let admin_key = admin["key"].as_str().unwrap();
+    let other = make_key("tenant");
+    let other_key = other["key"].as_str().unwrap();
+    assert_eq!(fetch(&client, &apis[1], other_key, &scan_path).await.0, 200);
+    assert_eq!(fetch(&client, &apis[1], other_key, &scan_path).await.0, 200);
+    let r = client
+        .delete(url(
+            &apis[1],
+            &format!(
+                "/v1/admin/tenants/{tenant_id}/api-keys/{}",
+                other["prefix"].as_str().unwrap()
+            ),
+        ))
+        .bearer_auth(admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(fetch(&client, &apis[1], other_key, &scan_path).await.0, 401);
 }

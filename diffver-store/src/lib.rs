@@ -69,4 +69,4 @@ pub use queue::{
 pub use retention::{RetentionReport, run_retention};
 pub use sqlite::SqliteStore;
 pub use store::Store;
-pub use waiter::{FinishedListener, JobWaiter};
+pub use waiter::{JobWaiter, Notice, NoticeListener};

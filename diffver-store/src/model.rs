@@ -350,6 +350,8 @@ pub struct Principal {
     pub role: Role,
     /// The user the key belongs to.
     pub user_id: Option<String>,
+    /// When the key expires, if it does.
+    pub expires: Option<Millis>,
 }
 
 /// An `Idempotency-Key` and the SHA-256 fingerprint of the canonical request it came with.

@@ -774,6 +774,7 @@ macro_rules! shared_ops {
                 key_id: id.to_owned(),
                 role: Role::parse(&role)?,
                 user_id,
+                expires: expires.map(Millis),
             })
         }
 

@@ -275,10 +275,10 @@ impl Store for PgStore {
         self.job_waiter().await
     }
 
-    async fn finished_listener(&self) -> Result<Option<crate::waiter::FinishedListener>> {
+    async fn notice_listener(&self) -> Result<Option<crate::waiter::NoticeListener>> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
-        listener.listen("diffver_scan_done").await?;
-        Ok(Some(crate::waiter::FinishedListener::pg(listener)))
+        listener.listen_all(crate::waiter::NOTICE_CHANNELS).await?;
+        Ok(Some(crate::waiter::NoticeListener::pg(listener)))
     }
 
     async fn claim(&self, opts: &ClaimOptions, now: Millis) -> Result<Vec<Lease>> {

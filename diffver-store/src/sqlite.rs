@@ -176,7 +176,7 @@ impl Store for SqliteStore {
         Ok(self.job_waiter())
     }
 
-    async fn finished_listener(&self) -> Result<Option<crate::waiter::FinishedListener>> {
+    async fn notice_listener(&self) -> Result<Option<crate::waiter::NoticeListener>> {
         Ok(None)
     }
 

@@ -33,11 +33,11 @@ pub trait Store: Send + Sync {
 
     // ---- tenants and users (administration) ----
 
-    /// A listener for scans finished by other processes (Postgres); `None` where the
-    /// backend has no cross-process notifications (SQLite).
-    fn finished_listener(
+    /// A listener for scans finished and API keys changed by other processes
+    /// (Postgres); `None` where the backend has no cross-process notifications (SQLite).
+    fn notice_listener(
         &self,
-    ) -> impl Future<Output = Result<Option<crate::waiter::FinishedListener>>> + Send;
+    ) -> impl Future<Output = Result<Option<crate::waiter::NoticeListener>>> + Send;
 
     /// Creates a tenant.
     fn create_tenant(

@@ -54,29 +54,56 @@ impl JobWaiter {
     }
 }
 
-/// Wakes requests waiting for scans that workers in other processes finish: `LISTEN
-/// diffver_scan_done` on Postgres (the `scans_done_notify` trigger). SQLite has none (its
-/// workers share the process with its API, which wakes waiters directly).
+/// Cross-process notices from Postgres: finished scans (`diffver_scan_done`, the
+/// `scans_done_notify` trigger), so a `?wait=` request wakes at once for a scan a
+/// worker elsewhere finished, and changed API keys (`diffver_key_changed`, the
+/// `api_keys_changed_notify` trigger), so a process caching verified keys drops a
+/// revoked one. SQLite has none: its workers share the process with its API.
 #[derive(Debug)]
-pub struct FinishedListener {
+pub struct NoticeListener {
     listener: Box<sqlx::postgres::PgListener>,
 }
 
-impl FinishedListener {
-    pub(crate) fn pg(listener: sqlx::postgres::PgListener) -> FinishedListener {
-        FinishedListener {
+/// What a [`NoticeListener`] hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A scan reached `completed` or `error`.
+    ScanDone(crate::model::ScanId),
+    /// An API key (by id) was revoked, deleted or otherwise changed.
+    KeyChanged(String),
+    /// The connection dropped: notices sent meanwhile are lost. Drop this listener and
+    /// open a new one (whoever caches on the strength of notices must forget).
+    Lost,
+}
+
+/// The channels a [`NoticeListener`] listens on.
+pub(crate) const NOTICE_CHANNELS: [&str; 2] = ["diffver_scan_done", "diffver_key_changed"];
+
+impl NoticeListener {
+    pub(crate) fn pg(listener: sqlx::postgres::PgListener) -> NoticeListener {
+        NoticeListener {
             listener: Box::new(listener),
         }
     }
 
-    /// The next finished scan.
+    /// The next notice.
     ///
     /// # Errors
     ///
     /// [`StoreError::Database`](crate::StoreError::Database) if the listening connection
-    /// fails (notifications sent meanwhile are lost: waiters still poll).
-    pub async fn recv(&mut self) -> Result<crate::model::ScanId> {
-        let n = self.listener.recv().await?;
-        Ok(crate::model::ScanId::from_db(n.payload().to_owned()))
+    /// fails (notifications sent meanwhile are lost: waiters still poll, and a key cache
+    /// must be dropped).
+    pub async fn recv(&mut self) -> Result<Notice> {
+        // `try_recv`, not `recv`: the latter reconnects silently and would hide the
+        // gap in which notices were lost.
+        let Some(n) = self.listener.try_recv().await? else {
+            return Ok(Notice::Lost);
+        };
+        let payload = n.payload().to_owned();
+        Ok(if n.channel() == "diffver_key_changed" {
+            Notice::KeyChanged(payload)
+        } else {
+            Notice::ScanDone(crate::model::ScanId::from_db(payload))
+        })
     }
 }

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diffver_store::{
-    ClaimOptions, CreatedScan, Idempotency, NewAuditEvent, ScanOutputs, Store, StoreError, WorkerId,
+    ClaimOptions, CreatedScan, Idempotency, NewAuditEvent, Notice, Role, ScanOutputs, Store,
+    StoreError, WorkerId,
 };
 use sqlx::Connection;
 use support::{T0, enqueue, new_scan};
@@ -339,14 +340,14 @@ async fn listen_notify_wakes_an_idle_worker() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_finished_scan_is_announced_to_other_processes() {
+async fn finished_scans_and_changed_keys_are_announced_to_other_processes() {
     let Some(db) = support::pg().await else {
         return;
     };
     let s = db.store.clone();
     let t = s.create_tenant("a", 30, T0).await.expect("tenant");
     let mut listener = s
-        .finished_listener()
+        .notice_listener()
         .await
         .expect("listen")
         .expect("Postgres announces finished scans");
@@ -370,7 +371,22 @@ async fn a_finished_scan_is_announced_to_other_processes() {
         .await
         .expect("announced")
         .expect("recv");
-    assert_eq!(id, scan.id);
+    assert_eq!(id, Notice::ScanDone(scan.id));
+    // A key's use (its `last_used` bookkeeping) is not announced; its revocation is,
+    // with the key's id.
+    let key = s
+        .create_api_key(&t.id, None, "k", Role::Tenant, "test", T0)
+        .await
+        .expect("key");
+    s.verify_api_key(&key.secret, T0).await.expect("verifies");
+    s.revoke_api_key(&t.id, &key.key.id, "test", T0)
+        .await
+        .expect("revoke");
+    let notice = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+        .await
+        .expect("announced")
+        .expect("recv");
+    assert_eq!(notice, Notice::KeyChanged(key.key.id.clone()));
 }
 
 #[tokio::test]

@@ -26,6 +26,10 @@ pub(crate) struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "DIFFVER_MAX_BODY_BYTES", default_value_t = 16 << 20)]
     pub(crate) max_body_bytes: usize,
+    /// Seconds a verified API key is reused without a database query (Postgres only,
+    /// where key changes are announced; revocations apply at once). 0 turns it off.
+    #[arg(long, env = "DIFFVER_KEY_CACHE_SECS", default_value_t = 10)]
+    pub(crate) key_cache_secs: u64,
     /// Do not run the GitHub publisher in this process (run `diffver publisher`).
     #[arg(long)]
     pub(crate) no_publisher: bool,
@@ -55,6 +59,7 @@ pub(crate) fn run_cmd(a: ServeArgs) -> anyhow::Result<ExitCode> {
         api: ApiSettings {
             max_body_bytes: a.max_body_bytes,
             settings_ttl: Duration::from_secs(5),
+            key_cache_ttl: Duration::from_secs(a.key_cache_secs.min(3600)),
             ..ApiSettings::default()
         },
         store: a.store.settings(),

@@ -2,7 +2,11 @@
 //!
 //! A key is checked for shape and check digits before the database is asked (a typo
 //! costs no query), then verified by the store (HMAC with the server pepper, compared
-//! in constant time; `last_used` written at most once a minute). The tenant's request
+//! in constant time; `last_used` written at most once a minute). A process that hears
+//! key changes (Postgres) reuses a verified key for a few seconds ([`KeyCache`]), so a
+//! flooding client's requests cost no database round trip each.
+//!
+//! [`KeyCache`]: super::state::KeyCache The tenant's request
 //! rate is enforced here, so every authenticated route is limited.
 
 use axum::extract::FromRequestParts;
@@ -58,11 +62,24 @@ impl<S: Store + Clone + 'static> FromRequestParts<AppState<S>> for Caller {
                 "the bearer token is not a diffver API key (dv_…) or its check digits are wrong",
             ));
         }
-        let principal = match state
-            .store
-            .verify_api_key(key, Millis::from_system_clock())
-            .await
-        {
+        let now = Millis::from_system_clock();
+        let ttl = state.settings.key_cache_ttl;
+        let cached = state.keys.get(key, ttl, now);
+        let principal = match cached {
+            Some(p) => {
+                metrics::counter!("diffver_api_key_cache_hits_total").increment(1);
+                Ok(p)
+            }
+            None => {
+                let generation = state.keys.generation();
+                let r = state.store.verify_api_key(key, now).await;
+                if let Ok(p) = &r {
+                    state.keys.put(key, p, ttl, generation);
+                }
+                r
+            }
+        };
+        let principal = match principal {
             Ok(p) => p,
             Err(StoreError::Unauthenticated) => {
                 return Err(auth_failure(

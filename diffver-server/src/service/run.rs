@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
-use diffver_store::{Millis, Role, Store, StoreError};
+use diffver_store::{Millis, Notice, Role, Store, StoreError};
 use tokio::sync::watch;
 
 use super::config::{Database, Opened, StoreSettings};
@@ -134,25 +134,38 @@ async fn run_with<S: Store + Clone + 'static>(
     }
     if opts.listen.is_some() {
         // Scans finished by workers in other processes wake this process's `?wait=`
-        // requests at once (Postgres NOTIFY); polling remains the floor.
+        // requests at once (Postgres NOTIFY); polling remains the floor. Key changes
+        // made elsewhere drop this process's cached keys.
         let (st, mut rx_f) = (state.clone(), rx.clone());
         tasks.spawn(async move {
             loop {
-                match st.store.finished_listener().await {
+                match st.store.notice_listener().await {
                     Ok(None) => return Ok(()),
-                    Ok(Some(mut l)) => loop {
-                        tokio::select! {
-                            r = l.recv() => match r {
-                                Ok(id) => st.finished.notify(&id),
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "finished-scan listener lost; reconnecting");
-                                    break;
-                                }
-                            },
-                            _ = rx_f.wait_for(|v| *v) => return Ok(()),
+                    Ok(Some(mut l)) => {
+                        // Listening: key changes reach this process, verified keys may
+                        // be cached until the connection drops.
+                        st.keys.set_live(true);
+                        loop {
+                            tokio::select! {
+                                r = l.recv() => match r {
+                                    Ok(Notice::ScanDone(id)) => st.finished.notify(&id),
+                                    Ok(Notice::KeyChanged(key)) => st.keys.forget(&key),
+                                    Ok(Notice::Lost) => {
+                                        st.keys.set_live(false);
+                                        tracing::warn!("notice listener lost its connection; reconnecting");
+                                        break;
+                                    }
+                                    Err(e) => {
+                                        st.keys.set_live(false);
+                                        tracing::warn!(error = %e, "notice listener lost; reconnecting");
+                                        break;
+                                    }
+                                },
+                                _ = rx_f.wait_for(|v| *v) => return Ok(()),
+                            }
                         }
-                    },
-                    Err(e) => tracing::warn!(error = %e, "cannot listen for finished scans; retrying"),
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot listen for notices; retrying"),
                 }
                 tokio::select! {
                     () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use diffver_store::{Objects, ScanId, Store, TenantId, TenantSettings};
+use diffver_store::{Millis, Objects, Principal, ScanId, Store, TenantId, TenantSettings};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
 
@@ -26,6 +26,11 @@ pub struct ApiSettings {
     /// How long a worker reuses a tenant's resolved policy (with its exceptions and
     /// on-error setting); changes apply to scans started after it.
     pub policy_ttl: Duration,
+    /// How long a verified API key is reused without asking the database, in a
+    /// process that hears key changes (Postgres `diffver_key_changed`); zero turns
+    /// the cache off. Revocations apply at once through the notice; this bounds
+    /// staleness if one is missed.
+    pub key_cache_ttl: Duration,
 }
 
 impl Default for ApiSettings {
@@ -37,6 +42,7 @@ impl Default for ApiSettings {
             max_attempts: 5,
             settings_ttl: Duration::from_secs(5),
             policy_ttl: Duration::from_secs(1),
+            key_cache_ttl: Duration::from_secs(10),
         }
     }
 }
@@ -73,6 +79,8 @@ pub struct Shared<S> {
     pub settings: ApiSettings,
     /// Per-tenant request-rate limiter.
     pub limiter: Limiter,
+    /// Verified API keys, while this process hears key changes.
+    pub keys: KeyCache,
     /// Metrics exposition.
     pub metrics: PrometheusHandle,
     /// Wakes the `?wait=` requests of a scan when a worker of this process finishes
@@ -109,6 +117,7 @@ impl<S: Store + Clone + 'static> AppState<S> {
                 signer: Arc::new(signer.into()),
                 settings,
                 limiter: Limiter::default(),
+                keys: KeyCache::default(),
                 metrics: super::telemetry::prometheus(),
                 finished: Finished::default(),
                 policies: Mutex::new(HashMap::new()),
@@ -202,6 +211,105 @@ impl Finished {
         {
             n.notify_waiters();
         }
+    }
+}
+
+/// Verified API keys by the SHA-256 of the presented key, so a flood of requests
+/// (refused by the rate limiter or not) costs no database round trip per request.
+///
+/// Used only while [`KeyCache::set_live`] says this process hears key changes: the
+/// notice listener turns it on once it listens and off (emptying it) when its
+/// connection drops, so a revocation is never missed, only delayed by the notice's
+/// travel time. Revocations made through this process are applied before the
+/// request that made them returns. Entries expire after
+/// [`ApiSettings::key_cache_ttl`] and never outlive the key's own expiry.
+#[derive(Default)]
+pub struct KeyCache {
+    live: std::sync::atomic::AtomicBool,
+    /// Bumped by every change notice and every on/off switch: a verification that
+    /// started before one is not cached (it may have read the key before the change).
+    generation: std::sync::atomic::AtomicU64,
+    map: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+}
+
+/// Most keys cached per process (a bound on memory, not a working-set size).
+const MAX_CACHED_KEYS: usize = 10_000;
+
+impl KeyCache {
+    fn digest(presented: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(presented.as_bytes()).into()
+    }
+
+    /// A cached principal for a presented key, if caching is on and the entry fresh.
+    pub fn get(&self, presented: &str, ttl: Duration, now: Millis) -> Option<Principal> {
+        if ttl.is_zero() || !self.live.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        let d = Self::digest(presented);
+        let mut map = self.map.lock().ok()?;
+        match map.get(&d) {
+            Some((p, at)) if at.elapsed() < ttl && p.expires.is_none_or(|e| e.0 > now.0) => {
+                Some(p.clone())
+            }
+            Some(_) => {
+                map.remove(&d);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// The generation to pass to [`KeyCache::put`], read before asking the store.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Remembers a principal the store verified, unless a change notice or a switch
+    /// came in since `generation` was read.
+    pub fn put(&self, presented: &str, p: &Principal, ttl: Duration, generation: u64) {
+        if ttl.is_zero() || !self.live.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        if let Ok(mut map) = self.map.lock() {
+            // Checked under the lock that `forget` and `set_live` bump it under.
+            if self.generation() != generation {
+                return;
+            }
+            if map.len() >= MAX_CACHED_KEYS {
+                map.clear();
+            }
+            map.insert(Self::digest(presented), (p.clone(), Instant::now()));
+        }
+    }
+
+    /// Drops every entry of a key (revoked, rotated or deleted).
+    pub fn forget(&self, key_id: &str) {
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        map.retain(|_, (p, _)| p.key_id != key_id);
+    }
+
+    /// Turns caching on (this process hears key changes) or off (it may miss them:
+    /// everything cached is dropped).
+    pub fn set_live(&self, live: bool) {
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        map.clear();
+        self.live.store(live, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether caching is on.
+    pub fn is_live(&self) -> bool {
+        self.live.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 

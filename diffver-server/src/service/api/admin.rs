@@ -372,6 +372,8 @@ pub(crate) async fn rotate_key<S: Store + Clone + 'static>(
         )
         .await
         .map_err(|e| Problem::from_store(e, "api key"))?;
+    // The old key now expires: cached entries learn it from the store again.
+    st.keys.forget(&key_id);
     Ok(created_key_response(&c))
 }
 
@@ -390,6 +392,9 @@ pub(crate) async fn revoke_key<S: Store + Clone + 'static>(
         )
         .await
         .map_err(|e| Problem::from_store(e, "api key"))?;
+    // Before answering: this process serves no request with the key from here on
+    // (others drop it when the change notice reaches them).
+    st.keys.forget(&key_id);
     Ok(json_response(
         StatusCode::OK,
         &serde_json::json!({"revoked": true}),
