@@ -132,69 +132,61 @@ fn candidate_classes(len: usize, any: u8, all: u8) -> bool {
     any & 1 != 0 && any & 2 != 0 && any & (4 | 8) != 0 && !(any & 8 != 0 && any & 16 != 0)
 }
 
-/// Whether some run of base64/hex alphabet bytes is at least [`MIN_RUN`]
-/// long. Every such run covers a byte at an index `p + MIN_RUN` past the last
-/// non-alphabet byte `p` seen, so only those bytes are probed; a probe that
-/// lands in the alphabet measures its run in both directions.
-fn has_long_run(text: &[u8]) -> bool {
+/// The maximal runs of base64/hex alphabet bytes at least [`MIN_RUN`] long,
+/// as byte ranges, in order. Every such run covers a byte at an index
+/// `p + MIN_RUN` past the last non-alphabet byte `p` seen, so only those
+/// bytes are probed; a probe that lands in the alphabet measures its run in
+/// both directions. Bytes between long runs are mostly not looked at.
+fn long_runs(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let alpha = |b: u8| CLASS[b as usize] != 0;
-    // `from`: no run of MIN_RUN bytes starts before it.
+    // `from`: no run of MIN_RUN bytes starts before it (the byte before it, if
+    // any, is outside the alphabet).
     let mut from = 0usize;
-    while let Some(&b) = text.get(from + MIN_RUN - 1) {
-        let probe = from + MIN_RUN - 1;
-        if !alpha(b) {
-            from = probe + 1;
-            continue;
+    std::iter::from_fn(move || {
+        while let Some(&b) = text.get(from + MIN_RUN - 1) {
+            let probe = from + MIN_RUN - 1;
+            if !alpha(b) {
+                from = probe + 1;
+                continue;
+            }
+            let back = text[from..probe]
+                .iter()
+                .rev()
+                .take_while(|&&c| alpha(c))
+                .count();
+            let fwd = text[probe + 1..].iter().take_while(|&&c| alpha(c)).count();
+            let (start, end) = (probe - back, probe + 1 + fwd);
+            from = end + 1;
+            if end - start >= MIN_RUN {
+                return Some((start, end));
+            }
         }
-        let back = text[from..probe]
-            .iter()
-            .rev()
-            .take_while(|&&c| alpha(c))
-            .count();
-        let fwd = text[probe + 1..].iter().take_while(|&&c| alpha(c)).count();
-        if back + 1 + fwd >= MIN_RUN {
-            return true;
-        }
-        from = probe + fwd + 2;
-    }
-    false
+        None
+    })
+}
+
+/// Whether some run of base64/hex alphabet bytes is at least [`MIN_RUN`]
+/// long.
+#[cfg(test)]
+fn has_long_run(text: &[u8]) -> bool {
+    long_runs(text).next().is_some()
 }
 
 /// Whether the text has a run of base64/hex alphabet bytes that may be an
-/// encoding. The common case (no run reaches [`MIN_RUN`]) costs a few
-/// instructions a byte; only runs that reach it are classified.
+/// encoding. The common case (no run reaches [`MIN_RUN`]) costs a probe
+/// every [`MIN_RUN`] bytes; only runs that reach it are classified.
 fn has_encoded_run(text: &[u8]) -> bool {
-    let mut len = 0usize;
-    let mut i = 0;
-    while i < text.len() {
-        len = if CLASS[text[i] as usize] != 0 {
-            len + 1
-        } else {
-            0
-        };
-        i += 1;
-        if len == MIN_RUN {
-            let start = i - MIN_RUN;
-            let end = text[i..]
-                .iter()
-                .position(|&b| CLASS[b as usize] == 0)
-                .map_or(text.len(), |p| i + p);
-            let (mut any, mut all) = (0u8, 0xffu8);
-            for &b in &text[start..end] {
-                let c = CLASS[b as usize];
-                any |= c;
-                if c != 32 {
-                    all &= c;
-                }
+    long_runs(text).any(|(start, end)| {
+        let (mut any, mut all) = (0u8, 0xffu8);
+        for &b in &text[start..end] {
+            let c = CLASS[b as usize];
+            any |= c;
+            if c != 32 {
+                all &= c;
             }
-            if candidate_classes(end - start, any, all) {
-                return true;
-            }
-            i = end;
-            len = 0;
         }
-    }
-    false
+        candidate_classes(end - start, any, all)
+    })
 }
 
 /// A set of decoders, as bits.
@@ -229,20 +221,27 @@ impl Decoder {
 /// before any decoding. Returns the subset of `enabled` whose trigger is
 /// present (a long base64/hex run, three `%XX`, three entities, three
 /// `\\x`/`\\u` escapes, a tag character).
-pub(crate) fn worth_decoding(text: &[u8], enabled: DecoderSet) -> DecoderSet {
+///
+/// `escapes` and `non_ascii` say whether the text holds one of `%`, `&`, a
+/// backslash, and a non-ASCII byte: the caller learnt both in its own pass
+/// over the line. Each `false` must be true of the text.
+pub(crate) fn worth_decoding(
+    text: &[u8],
+    enabled: DecoderSet,
+    escapes: bool,
+    non_ascii: bool,
+) -> DecoderSet {
     // Cheap tests first: whether some alphabet run reaches MIN_RUN (probing
-    // every MIN_RUN-th byte), and which trigger bytes occur (memchr).
-    let long = has_long_run(text);
+    // every MIN_RUN-th byte), and which trigger bytes occur.
     let mut seen = 0u8;
-    if memchr::memchr3(b'%', b'&', b'\\', text).is_some() {
+    if escapes {
         seen |= 0b1110;
     }
-    if memchr::memchr(0xF3, text).is_some() {
+    if non_ascii && memchr::memchr(0xF3, text).is_some() {
         seen |= 0b1_0000;
     }
     let mut found = 0u16;
-    if long && (enabled.has(Decoder::Base64) || enabled.has(Decoder::Hex)) && has_encoded_run(text)
-    {
+    if (enabled.has(Decoder::Base64) || enabled.has(Decoder::Hex)) && has_encoded_run(text) {
         found |= Decoder::Base64.bit() | Decoder::Hex.bit();
     }
     if seen & 0b1110 == 0 {
@@ -564,6 +563,41 @@ mod tests {
     use proptest::prelude::*;
 
     /// The longest alphabet run, byte by byte.
+    /// The byte-by-byte search the probing [`has_encoded_run`] replaced.
+    fn encoded_run_linear(text: &[u8]) -> bool {
+        let mut len = 0usize;
+        let mut i = 0;
+        while i < text.len() {
+            len = if CLASS[text[i] as usize] != 0 {
+                len + 1
+            } else {
+                0
+            };
+            i += 1;
+            if len == MIN_RUN {
+                let start = i - MIN_RUN;
+                let end = text[i..]
+                    .iter()
+                    .position(|&b| CLASS[b as usize] == 0)
+                    .map_or(text.len(), |p| i + p);
+                let (mut any, mut all) = (0u8, 0xffu8);
+                for &b in &text[start..end] {
+                    let c = CLASS[b as usize];
+                    any |= c;
+                    if c != 32 {
+                        all &= c;
+                    }
+                }
+                if candidate_classes(end - start, any, all) {
+                    return true;
+                }
+                i = end;
+                len = 0;
+            }
+        }
+        false
+    }
+
     fn longest_run(text: &[u8]) -> usize {
         text.split(|&b| CLASS[b as usize] == 0)
             .map(<[u8]>::len)
@@ -591,6 +625,29 @@ mod tests {
         #[test]
         fn long_run_probe_agrees_on_any_bytes(text in proptest::collection::vec(any::<u8>(), 0..200)) {
             prop_assert_eq!(has_long_run(&text), longest_run(&text) >= MIN_RUN);
+        }
+
+        /// The probing encoded-run test agrees with the byte-by-byte one, on
+        /// runs of mixed alphabet classes (hex, base64, URL-safe, padding)
+        /// of every length around MIN_RUN between separators.
+        #[test]
+        fn encoded_run_probe_agrees(parts in proptest::collection::vec(
+            (proptest::collection::vec(proptest::sample::select(
+                b"aAf0Z9+/-_=g".to_vec()), 0..2 * MIN_RUN + 2),
+             proptest::sample::select(vec![b' ', b'.', b'"', 0xF3, b'\n'])),
+            0..10,
+        )) {
+            let mut text = Vec::new();
+            for (run, sep) in parts {
+                text.extend(run);
+                text.push(sep);
+            }
+            prop_assert_eq!(has_encoded_run(&text), encoded_run_linear(&text));
+        }
+
+        #[test]
+        fn encoded_run_probe_agrees_on_any_bytes(text in proptest::collection::vec(any::<u8>(), 0..300)) {
+            prop_assert_eq!(has_encoded_run(&text), encoded_run_linear(&text));
         }
     }
 

@@ -353,10 +353,90 @@ fn path_rules(
     }
 }
 
-fn is_plain(bytes: &[u8]) -> bool {
-    let body = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-    body.iter()
-        .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t')
+/// What one table lookup per byte tells about a line, so that the per-line
+/// steps that would each scan it (plainness, the triggers of the prose view,
+/// of the decoders and of the detectors' needles) look at a bit instead.
+mod class {
+    /// A byte outside printable ASCII and tab (a trailing CR excepted).
+    pub(super) const NON_PLAIN: u16 = 1;
+    /// A byte of the prose view's noise (`normalize::has_noise`): `& \ < * ~` and backtick.
+    pub(super) const NOISE: u16 = 1 << 1;
+    /// A decoder trigger (`decode::worth_decoding`): `% & \`.
+    pub(super) const ESCAPES: u16 = 1 << 2;
+    /// A non-ASCII byte.
+    pub(super) const NON_ASCII: u16 = 1 << 3;
+    /// `$` (the template-injection detector's needle `${{`).
+    pub(super) const DOLLAR: u16 = 1 << 4;
+    /// `G` (the environment-write detector's needle `GITHUB_`).
+    pub(super) const UPPER_G: u16 = 1 << 5;
+
+    static TABLE: [u16; 256] = table();
+
+    const fn table() -> [u16; 256] {
+        let mut t = [0u16; 256];
+        let mut i = 0;
+        while i < 256 {
+            let b = i as u8;
+            let mut f = 0;
+            if !((b >= 0x20 && b < 0x7f) || b == b'\t') {
+                f |= NON_PLAIN;
+            }
+            if b >= 0x80 {
+                f |= NON_ASCII;
+            }
+            if matches!(b, b'&' | b'\\' | b'<' | b'*' | b'~' | b'`') {
+                f |= NOISE;
+            }
+            if matches!(b, b'%' | b'&' | b'\\') {
+                f |= ESCAPES;
+            }
+            if b == b'$' {
+                f |= DOLLAR;
+            }
+            if b == b'G' {
+                f |= UPPER_G;
+            }
+            t[i] = f;
+            i += 1;
+        }
+        t
+    }
+
+    /// The classes of a line's bytes; a trailing CR does not make it non-plain.
+    pub(super) fn of(bytes: &[u8]) -> u16 {
+        let (body, cr) = match bytes.strip_suffix(b"\r") {
+            Some(body) => (body, true),
+            None => (bytes, false),
+        };
+        // Four independent accumulators: the lookups do not wait on each other.
+        let mut acc = [0u16; 4];
+        let mut chunks = body.chunks_exact(4);
+        for c in &mut chunks {
+            acc[0] |= TABLE[c[0] as usize];
+            acc[1] |= TABLE[c[1] as usize];
+            acc[2] |= TABLE[c[2] as usize];
+            acc[3] |= TABLE[c[3] as usize];
+        }
+        let mut f = acc[0] | acc[1] | acc[2] | acc[3];
+        for &b in chunks.remainder() {
+            f |= TABLE[b as usize];
+        }
+        if cr {
+            // CR is not plain, but as the line's end it is not the line's content.
+            f |= TABLE[b'\r' as usize] & !NON_PLAIN;
+        }
+        f
+    }
+
+    /// The class bit that a detector needle's first byte sets, if any: a line
+    /// without it cannot hold the needle.
+    pub(super) fn needle_gate(needle: &[u8]) -> Option<u16> {
+        match needle.first() {
+            Some(b'$') => Some(DOLLAR),
+            Some(b'G') => Some(UPPER_G),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -450,17 +530,20 @@ fn scan_unit(
                 }
             }
         }
+        let cls = class::of(l.bytes);
         for &r in &rs.ascii_detectors {
             let d = rs.rules[r as usize].detector;
             if let Some(d) = d
                 && usable(ctx, r, l.scope)
-                && d.needle()
-                    .is_some_and(|n| memchr::memmem::find(l.bytes, n).is_some())
+                && d.needle().is_some_and(|n| {
+                    class::needle_gate(n).is_none_or(|g| cls & g != 0)
+                        && memchr::memmem::find(l.bytes, n).is_some()
+                })
             {
                 run_detector(rs, ctx, hunk, lines, li, r, d, out);
             }
         }
-        let plain = is_plain(l.bytes);
+        let plain = cls & class::NON_PLAIN == 0;
         // Keywords in other scripts can only occur on lines that are not
         // plain ASCII: their automaton runs there alone.
         if let (false, Some(uac)) = (plain, &rs.uac) {
@@ -484,7 +567,7 @@ fn scan_unit(
         // The prose view also removes noise inside words of plain lines
         // (`&#73;gnore`, `Ig**nore**`, `Ig<b></b>nore`).
         if let (Some(ac), false) = (&rs.ac, rs.normalize_rules.is_empty())
-            && (!plain || normalize::has_noise(l.bytes))
+            && (!plain || (cls & class::NOISE != 0 && normalize::has_noise(l.bytes)))
         {
             let text = String::from_utf8_lossy(l.bytes);
             let view = normalize::prose(&text);
@@ -501,7 +584,12 @@ fn scan_unit(
         // Encoded runs are decoded in added lines and in text outside hunks,
         // both written by the submitter.
         if (l.scope == Scope::ADDED || l.scope == Scope::MESSAGE) && !rs.decoders.is_empty() {
-            let worth = decode::worth_decoding(l.bytes, rs.decoder_set);
+            let worth = decode::worth_decoding(
+                l.bytes,
+                rs.decoder_set,
+                cls & class::ESCAPES != 0,
+                cls & class::NON_ASCII != 0,
+            );
             if !worth.is_empty() {
                 decode_line(rs, ctx, lines, li, worth, opts, out);
                 if worth.has(Decoder::Base64) {
