@@ -4,8 +4,11 @@ Starts a private Postgres cluster (initdb + pg_ctl in a temp directory, so nothi
 is disturbed), moto S3 behind a TCP proxy that can cut the connection (an S3 outage
 without losing moto's in-memory objects), two API processes (`serve --no-worker`) and N
 worker processes; drives scans through them while it kills workers (SIGKILL), restarts
-Postgres, cuts S3, and pauses a worker past its lease (SIGSTOP). Afterwards it checks the
-invariants from the database and the bucket:
+Postgres, cuts S3, and stops a worker that holds a lease until another has finished its
+job (SIGSTOP). With --github N, N pull requests arrive as signed webhooks (some twice)
+while a `diffver publisher` is killed and restarted and a fake GitHub (github_fake.py)
+fails, rate-limits and drops connections. Afterwards it checks the invariants from the
+database, the bucket and the fake's record:
 
 - every scan the API accepted (2xx) ends `completed` or `error`, none still queued or
   running, no job left `running`;
@@ -13,9 +16,14 @@ invariants from the database and the bucket:
   stored diff, and whose findings (rule id and fingerprint) equal those of a fresh CLI
   scan of the same diff; its stored findings rows match the artifact (no double write);
 - during the Postgres outage the API answered 503 (never 500) within its timeout, and
-  came back by itself; the paused worker's late completion was refused (fenced).
+  came back by itself; the stopped worker's late completion was refused (fenced: its
+  `diffver_jobs_fenced_total` went up) and left the scan as the other worker wrote it;
+- every commit of an accepted webhook got exactly one check run, completed exactly once,
+  never updated after that, with the conclusion its diff calls for (failure with an
+  injection, success without) and the scan's decision; the outbox is empty, none dead.
 
 usage: chaos.py [--scans N] [--kills K] [--workers W] [--s3-outage SECS] [--rate R]
+       [--noisy N] [--github N] [--publisher-kills K] [--github-outage SECS]
        (DIFFVER_BIN: the diffver binary; run as root: Postgres runs as `postgres`)
 Prints a JSON summary of the figures and exits non-zero if an invariant is broken."""
 
