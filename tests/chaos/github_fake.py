@@ -9,14 +9,19 @@ fake in diffver-server/tests/github.rs:
 - `GET /repos/{owner}/{repo}/pulls/{n}` with `Accept: application/vnd.github.diff` — the
   pull request's diff, as text;
 - `POST /repos/{owner}/{repo}/check-runs` — creates a check run (201, with its `id`);
-- `PATCH /repos/{owner}/{repo}/check-runs/{id}` — updates one (200).
+- `PATCH /repos/{owner}/{repo}/check-runs/{id}` — updates one (200);
+- `GET /repos/{owner}/{repo}/commits/{sha}/check-runs?check_name=…` — the commit's check
+  runs with their `external_id` (a publisher looks a run up before creating it again).
 
 Every call but the token one needs a token the fake issued and the `X-GitHub-Api-Version`
 header; bodies are checked against the Checks API's limits (title, summary, at most 50
 annotations with their required fields). Faults are decided before anything is done, so
 a failed call has no effect, as on GitHub: a share of 500s, secondary rate limits (403
 with `Retry-After`) and 429s with `Retry-After`, and an outage window during which every
-connection is closed without an answer. Every call is recorded with what it was answered.
+connection is closed without an answer. One fault acts first: a share of creates make
+the check run and then answer 502 (GitHub acted, the answer was lost), which only an
+`external_id` look-up keeps from becoming a second check run. Every call is recorded
+with what it was answered.
 """
 
 import base64
@@ -56,18 +61,20 @@ def b64url(s):
 class FakeGithub:
     """The server and what it recorded. `diffs` maps a pull request number to its diff."""
 
-    def __init__(self, public_key_path, seed=17, p500=0.12, p403=0.05, p429=0.05):
+    def __init__(self, public_key_path, seed=17, p500=0.12, p403=0.05, p429=0.05, p_lost=0.05):
         self.public_key = public_key_path
         self.rng = random.Random(seed)
-        self.p500, self.p403, self.p429 = p500, p403, p429
+        self.p500, self.p403, self.p429, self.p_lost = p500, p403, p429, p_lost
         self.lock = threading.Lock()
         self.calls = []  # (time, method, path, status, body)
         self.diffs = {}
         self.tokens = set()
         self.next_id = 1000
         self.runs = {}  # check run id -> head sha
+        self.bodies = {}  # check run id -> its create body
         self.outage_until = 0.0
-        self.faults = {"500": 0, "403_secondary_rate_limit": 0, "429": 0, "outage_dropped": 0}
+        self.faults = {"500": 0, "403_secondary_rate_limit": 0, "429": 0, "outage_dropped": 0,
+                       "create_answer_lost": 0}
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -170,8 +177,23 @@ class FakeGithub:
                 self.next_id += 1
                 run_id = self.next_id
                 self.runs[run_id] = body["head_sha"]
+                self.bodies[run_id] = body
+                lost = self.rng.random() < self.p_lost
+                if lost:
+                    self.faults["create_answer_lost"] += 1
+            if lost:
+                self.record(method, path, 201, body)
+                return self.answer(h, method, path + "#lost", 502, {"message": "Server Error"}, body)
             return self.answer(h, method, path, 201, {"id": run_id, "head_sha": body["head_sha"],
                                                       "status": body.get("status")}, body)
+        m = re.fullmatch(r"/repos/([^/]+)/([^/]+)/commits/([0-9a-f]{40})/check-runs", path)
+        if m and method == "GET":
+            query = dict(q.split("=", 1) for q in h.path.partition("?")[2].split("&") if "=" in q)
+            with self.lock:
+                runs = [{"id": i, "head_sha": b["head_sha"], "name": b["name"], "external_id": b.get("external_id")}
+                        for i, b in self.bodies.items() if b["head_sha"] == m.group(3)
+                        and b["name"] == query.get("check_name", b["name"])]
+            return self.answer(h, method, path, 200, {"total_count": len(runs), "check_runs": runs}, body)
         m = re.fullmatch(r"/repos/([^/]+)/([^/]+)/check-runs/(\d+)", path)
         if m and method == "PATCH":
             if int(m.group(3)) not in self.runs:
