@@ -53,6 +53,10 @@ struct Fake {
     faults: Mutex<VecDeque<Fault>>,
     next_id: Mutex<i64>,
     tokens: Mutex<Vec<String>>,
+    /// Creates to answer 502 after creating the run (GitHub acted, the answer was lost).
+    lost_creates: Mutex<usize>,
+    /// Every check run created: (id, the create body).
+    runs: Mutex<Vec<(i64, Value)>>,
 }
 
 type Shared = Arc<Fake>;
@@ -219,11 +223,47 @@ async fn create_run(
         *n
     };
     f.record("POST", path, body.clone(), 201);
+    f.runs.lock().unwrap().push((id, body.clone()));
+    let lost = {
+        let mut n = f.lost_creates.lock().unwrap();
+        let lost = *n > 0;
+        *n = n.saturating_sub(1);
+        lost
+    };
+    if lost {
+        return problem(StatusCode::BAD_GATEWAY, "Server Error");
+    }
     (
         StatusCode::CREATED,
         axum::Json(json!({"id": id, "head_sha": body["head_sha"], "status": body["status"]})),
     )
         .into_response()
+}
+
+/// `GET /repos/{owner}/{repo}/commits/{ref}/check-runs?check_name=…`: the commit's
+/// check runs with their `external_id`.
+async fn list_runs(
+    State(f): State<Shared>,
+    UrlPath((owner, repo, sha)): UrlPath<(String, String, String)>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> Response {
+    let path = format!("/repos/{owner}/{repo}/commits/{sha}/check-runs");
+    if !f.token_ok(&h) {
+        f.record("GET", path, Value::Null, 401);
+        return problem(StatusCode::UNAUTHORIZED, "Bad credentials");
+    }
+    let runs: Vec<Value> = f
+        .runs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, b)| b["head_sha"] == sha.as_str())
+        .filter(|(_, b)| q.get("check_name").is_none_or(|n| b["name"] == n.as_str()))
+        .map(|(id, b)| json!({"id": id, "head_sha": b["head_sha"], "name": b["name"], "external_id": b["external_id"]}))
+        .collect();
+    f.record("GET", path, Value::Null, 200);
+    axum::Json(json!({"total_count": runs.len(), "check_runs": runs})).into_response()
 }
 
 async fn update_run(
@@ -273,6 +313,10 @@ async fn start_fake(public_pem: Vec<u8>) -> (Shared, String) {
         .route("/repos/{owner}/{repo}/pulls/{n}", get(pull))
         .route("/repos/{owner}/{repo}/check-runs", post(create_run))
         .route("/repos/{owner}/{repo}/check-runs/{id}", patch(update_run))
+        .route(
+            "/repos/{owner}/{repo}/commits/{sha}/check-runs",
+            get(list_runs),
+        )
         .with_state(Arc::clone(&fake));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -747,6 +791,40 @@ async fn pull_requests_become_check_runs() {
         "{last}"
     );
 
+    // A create GitHub performed but whose answer was lost (502; or a publisher killed
+    // before saving the id, chaos.py): the retry finds the run by its external id and
+    // does not create a second one, which would stay `queued` on the commit forever.
+    *fake.lost_creates.lock().unwrap() = 1;
+    let head7 = "7".repeat(40);
+    let lost = pr_event("opened", 3, &head7);
+    let (s, answer) = deliver(
+        &client,
+        &p,
+        "pull_request",
+        "d-6",
+        &lost,
+        Some(&sign(&lost)),
+    )
+    .await;
+    assert_eq!(s, 202);
+    let (run7, creates) = created_run(&fake, &head7, 30).await;
+    let calls = completed_run(&fake, run7, 60).await;
+    assert_eq!(calls.last().unwrap().body["conclusion"], "success");
+    assert_eq!(creates, 1, "a second check run was created");
+    let runs = fake.runs.lock().unwrap().clone();
+    let mine: Vec<&(i64, Value)> = runs
+        .iter()
+        .filter(|(_, b)| b["head_sha"] == head7.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0].1["external_id"], answer["check_id"]);
+    assert!(
+        fake.calls()
+            .iter()
+            .any(|c| c.path.ends_with(&format!("/commits/{head7}/check-runs"))),
+        "the retry did not look the run up"
+    );
+
     // One installation token served the whole run (cached, not fetched per call).
     let minted = fake
         .calls()
@@ -757,7 +835,7 @@ async fn pull_requests_become_check_runs() {
 
     // Every check run the fake saw was created once and completed once.
     let items = publishes(client.clone(), list_url.clone(), admin.clone()).await;
-    assert_eq!(items.len(), 5);
+    assert_eq!(items.len(), 6);
     assert!(
         items
             .iter()

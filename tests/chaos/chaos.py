@@ -4,8 +4,11 @@ Starts a private Postgres cluster (initdb + pg_ctl in a temp directory, so nothi
 is disturbed), moto S3 behind a TCP proxy that can cut the connection (an S3 outage
 without losing moto's in-memory objects), two API processes (`serve --no-worker`) and N
 worker processes; drives scans through them while it kills workers (SIGKILL), restarts
-Postgres, cuts S3, and pauses a worker past its lease (SIGSTOP). Afterwards it checks the
-invariants from the database and the bucket:
+Postgres, cuts S3, and stops a worker that holds a lease until another has finished its
+job (SIGSTOP). With --github N, N pull requests arrive as signed webhooks (some twice)
+while a `diffver publisher` is killed and restarted and a fake GitHub (github_fake.py)
+fails, rate-limits and drops connections. Afterwards it checks the invariants from the
+database, the bucket and the fake's record:
 
 - every scan the API accepted (2xx) ends `completed` or `error`, none still queued or
   running, no job left `running`;
@@ -13,9 +16,14 @@ invariants from the database and the bucket:
   stored diff, and whose findings (rule id and fingerprint) equal those of a fresh CLI
   scan of the same diff; its stored findings rows match the artifact (no double write);
 - during the Postgres outage the API answered 503 (never 500) within its timeout, and
-  came back by itself; the paused worker's late completion was refused (fenced).
+  came back by itself; the stopped worker's late completion was refused (fenced: its
+  `diffver_jobs_fenced_total` went up) and left the scan as the other worker wrote it;
+- every commit of an accepted webhook got exactly one check run, completed exactly once,
+  never updated after that, with the conclusion its diff calls for (failure with an
+  injection, success without) and the scan's decision; the outbox is empty, none dead.
 
 usage: chaos.py [--scans N] [--kills K] [--workers W] [--s3-outage SECS] [--rate R]
+       [--noisy N] [--github N] [--publisher-kills K] [--github-outage SECS]
        (DIFFVER_BIN: the diffver binary; run as root: Postgres runs as `postgres`)
 Prints a JSON summary of the figures and exits non-zero if an invariant is broken."""
 
@@ -25,6 +33,7 @@ import glob
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -35,6 +44,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+
+import github_fake
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.abspath(os.environ.get("DIFFVER_BIN", os.path.join(ROOT, "target", "debug", "diffver")))
@@ -164,6 +175,8 @@ class Service:
         })
         self.apis = []
         self.workers = {}
+        self.github_env = {}  # DIFFVER_GITHUB_* for the APIs and the publisher (not the workers)
+        self.publisher = None
         self.n_workers = workers
         self.logs = os.path.join(base, "logs")
         os.makedirs(self.logs)
@@ -174,15 +187,15 @@ class Service:
             sys.exit(f"diffver {' '.join(args)} failed: {out.stderr}")
         return out.stdout
 
-    def spawn(self, name, args):
+    def spawn(self, name, args, extra_env=None):
         log = open(os.path.join(self.logs, f"{name}.log"), "ab")
-        return subprocess.Popen([BIN, *args], env=self.env, stdout=log, stderr=log)
+        return subprocess.Popen([BIN, *args], env={**self.env, **(extra_env or {})}, stdout=log, stderr=log)
 
     def start(self):
-        self.run("migrate")
         for i in range(2):
             port = free_port()
-            p = self.spawn(f"api{i}", ["serve", "--listen", f"127.0.0.1:{port}", "--no-worker", "--no-publisher"])
+            p = self.spawn(f"api{i}", ["serve", "--listen", f"127.0.0.1:{port}", "--no-worker", "--no-publisher"],
+                           self.github_env)
             self.apis.append((p, f"http://127.0.0.1:{port}"))
         for i in range(self.n_workers):
             self.start_worker(i)
@@ -200,8 +213,28 @@ class Service:
         p.wait()
         self.start_worker(i)
 
+    def start_publisher(self):
+        port = free_port()
+        p = self.spawn("publisher", ["publisher", "--metrics-listen", f"127.0.0.1:{port}"], self.github_env)
+        self.publisher = (p, f"http://127.0.0.1:{port}")
+
+    def supervise_publisher(self):
+        """Restarts the publisher if it exited (as a supervisor would: a publisher that
+        starts while Postgres is down exits). Returns whether it had to."""
+        if self.publisher and self.publisher[0].poll() is not None:
+            self.start_publisher()
+            return True
+        return False
+
+    def kill_publisher(self):
+        p, _ = self.publisher
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        self.start_publisher()
+
     def stop(self):
-        for p, _ in self.apis + list(self.workers.values()):
+        extra = [self.publisher] if self.publisher else []
+        for p, _ in self.apis + list(self.workers.values()) + extra:
             try:
                 p.send_signal(signal.SIGCONT)
                 p.terminate()
@@ -258,10 +291,14 @@ class Driver:
         self.slow = 0
         self.lock = threading.Lock()
         self.next = 0
+        self.custom = {}  # diff index -> a diff other than make_diff(i)
+
+    def diff_of(self, i):
+        return self.custom.get(i) or make_diff(i)
 
     def submit(self, i):
         _, base = self.svc.apis[i % 2]
-        status, body, took = request("POST", f"{base}/v1/scans", self.key, make_diff(i),
+        status, body, took = request("POST", f"{base}/v1/scans", self.key, self.diff_of(i),
                                      {"Content-Type": "text/x-diff", "Idempotency-Key": f"chaos-{i}"}, timeout=30)
         with self.lock:
             self.statuses[status] = self.statuses.get(status, 0) + 1
@@ -348,7 +385,7 @@ def check_invariants(pg, svc, driver, base, failures):
         if sid not in rows or rows[sid][0] != "completed":
             continue
         status, decision, art_key, nfind = rows[sid]
-        diff = make_diff(driver.accepted[sid])
+        diff = driver.diff_of(driver.accepted[sid])
         try:
             art = s3.get_object(Bucket="chaos", Key=f"prod/{art_key}")["Body"].read()
         except Exception as e:  # noqa: BLE001
@@ -381,6 +418,121 @@ def check_invariants(pg, svc, driver, base, failures):
             failures.append(f"{sid}: stored decision {decision} != signed {pred['decision']}")
         checked += 1
     return checked, gave_up
+
+
+def slow_diff(lines):
+    """A valid diff big enough that a worker spends seconds scanning it (a lease to catch)."""
+    words = "the build reads its settings from the environment and then writes the cache"
+    body = "".join(f"+# {j}: {words} {j * 7919 % 104729}\n" for j in range(lines))
+    return (f"diff --git a/docs/big.md b/docs/big.md\nnew file mode 100644\n--- /dev/null\n+++ b/docs/big.md\n"
+            f"@@ -0,0 +1,{lines} @@\n{body}").encode()
+
+
+def worker_id_of(log_path, timeout=30):
+    """The worker id a worker logged at start (`worker started`, JSON logs at info)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open(log_path, "rb") as f:
+            for line in f:
+                if b"worker started" in line:
+                    m = re.search(rb'"worker":"([^"]+)"', line)
+                    if m:
+                        return m.group(1).decode()
+        time.sleep(0.1)
+    return None
+
+
+def fenced_completion(svc, pg, driver, args, failures):
+    """A worker that holds a lease is stopped past it, another finishes the job, and the
+    stopped one's late completion must be refused.
+
+    Deterministic: the queue is drained, every other worker is stopped, and a dedicated
+    worker (one job at a time, its id read from its log) is the only one that can claim a
+    scan slow enough to take seconds. Once the database shows that worker's lease on the
+    job, it is stopped (SIGSTOP) and the others resumed; after the lease expires another
+    worker re-claims the job and completes the scan. Then the dedicated worker resumes,
+    finishes its stale attempt, and its completion must be fenced
+    (`diffver_jobs_fenced_total` on its metrics port goes up) with the scan unchanged."""
+    out = {}
+    if not wait_drained(pg, 120):
+        failures.append("fenced: the queue did not drain before the scenario")
+        return out
+    port = free_port()
+    log = os.path.join(svc.logs, "worker-fenced.log")
+    p = svc.spawn("worker-fenced", ["worker", "--workers", "1", "--metrics-listen", f"127.0.0.1:{port}"],
+                  {"RUST_LOG": "info"})
+    murl = f"http://127.0.0.1:{port}"
+    wait_http(murl + "/healthz")
+    wid = worker_id_of(log)
+    others = [w for w, _ in svc.workers.values()]
+    for w in others:
+        w.send_signal(signal.SIGSTOP)
+    i = driver.next
+    driver.next += 1
+    driver.custom[i] = slow_diff(args.fence_lines)
+    t_submit = time.time()
+    status = driver.submit(i)
+    sid = next((s for s, k in driver.accepted.items() if k == i), None)
+    owner = None
+    if sid:
+        deadline = time.time() + 30
+        while time.time() < deadline and not owner:
+            owner = pg.sql(f"SELECT lease_owner FROM scan_jobs WHERE scan_id = '{sid}' AND status = 'running'") or None
+            time.sleep(0.02)
+    # Past the diff download, into the scan itself.
+    time.sleep(0.3)
+    fenced_before = metric(murl, "diffver_jobs_fenced_total") or 0
+    state_when_stopped = pg.sql(f"SELECT status FROM scans WHERE id = '{sid}'") if sid else ""
+    p.send_signal(signal.SIGSTOP)
+    stopped_at = time.time()
+    for w in others:
+        w.send_signal(signal.SIGCONT)
+    out.update({"submit_status": status, "dedicated_worker": wid, "lease_owner_seen": owner,
+                "scan_status_when_stopped": state_when_stopped})
+    if not sid or owner != wid or state_when_stopped != "running":
+        p.send_signal(signal.SIGCONT)
+        p.terminate()
+        p.wait(timeout=20)
+        failures.append(f"fenced: did not catch the dedicated worker holding the lease ({out})")
+        return out
+    # Another worker re-claims after the lease and completes the scan.
+    done = None
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        row = pg.sql(f"SELECT s.status, j.attempt FROM scans s JOIN scan_jobs j ON j.scan_id = s.id "
+                     f"WHERE s.id = '{sid}'")
+        if row.startswith("completed"):
+            done = row
+            break
+        time.sleep(0.2)
+    out["completed_by_another_after_s"] = round(time.time() - stopped_at, 1) if done else None
+    out["job_attempts"] = int(done.split("|")[1]) if done else None
+    before = pg.sql(f"SELECT decision, artifact_key, (SELECT count(*) FROM findings f WHERE f.scan_id = s.id) "
+                    f"FROM scans s WHERE id = '{sid}'")
+    p.send_signal(signal.SIGCONT)
+    fenced = 0
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        fenced = (metric(murl, "diffver_jobs_fenced_total") or 0) - fenced_before
+        if fenced >= 1:
+            break
+        time.sleep(0.2)
+    time.sleep(1)
+    after = pg.sql(f"SELECT decision, artifact_key, (SELECT count(*) FROM findings f WHERE f.scan_id = s.id) "
+                   f"FROM scans s WHERE id = '{sid}'")
+    p.terminate()
+    p.wait(timeout=20)
+    out.update({"fenced_completions": fenced, "stopped_for_s": None, "scan_seconds_total": round(time.time() - t_submit, 1)})
+    del out["stopped_for_s"]
+    if not done:
+        failures.append(f"fenced: no other worker completed scan {sid} while its first owner was stopped")
+    elif out["job_attempts"] < 2:
+        failures.append(f"fenced: scan {sid} completed in attempt {out['job_attempts']} (want a re-claim)")
+    if fenced < 1:
+        failures.append(f"fenced: the stopped worker's late completion was not refused (fenced +{fenced})")
+    if before != after:
+        failures.append(f"fenced: the late completion changed the scan: {before!r} -> {after!r}")
+    return out
 
 
 def p95(xs):
@@ -445,6 +597,96 @@ def noisy_neighbour(svc, n, failures):
     return out
 
 
+def setup_github(svc, base):
+    """The fake GitHub, the App key, a tenant for the installation, and the settings the
+    APIs and the publisher get (the workers get none: they never talk to GitHub)."""
+    key, pub = github_fake.app_key(base)
+    fake = github_fake.FakeGithub(pub)
+    tenant = json.loads(svc.run("admin", "create-tenant", "github", "--json"))["id"]
+    svc.github_env = {
+        "DIFFVER_GITHUB_WEBHOOK_SECRET": github_fake.SECRET, "DIFFVER_GITHUB_APP_ID": github_fake.APP_ID,
+        "DIFFVER_GITHUB_PRIVATE_KEY": key, "DIFFVER_GITHUB_API_URL": fake.url,
+        "DIFFVER_GITHUB_TENANT": tenant, "DIFFVER_GITHUB_RETRY_BASE_MS": "250",
+    }
+    return fake
+
+
+def github_diff(n):
+    """Pull request n's diff: every fifth carries an injection (the check fails)."""
+    return make_diff(7_000_000 + n)
+
+
+def github_conclusion(n):
+    return "failure" if (7_000_000 + n) % 5 == 0 else "success"
+
+
+def start_github_load(svc, fake, args):
+    """Delivers args.github pull requests over about the length of phases 1 to 3 while a
+    thread kills the publisher args.publisher_kills times and the fake has an outage."""
+    for n in range(1, args.github + 1):
+        fake.diffs[n] = github_diff(n)
+    svc.start_publisher()
+    deliveries = github_fake.Deliveries(request, svc.apis)
+    window = args.scans / args.rate + 15
+    pool = concurrent.futures.ThreadPoolExecutor(8)
+    state = {"deliveries": deliveries, "pool": pool, "futures": [], "kills": 0, "restarts_after_exit": 0, "started": time.time(),
+             "outage_s": args.github_outage}
+
+    def deliver_all():
+        for n in range(1, args.github + 1):
+            if n == args.github // 2:
+                fake.outage(args.github_outage)
+            state["futures"].append(pool.submit(deliveries.deliver, n))
+            time.sleep(window / args.github)
+
+    def kill_publisher():
+        next_kill = time.time() + window / (args.publisher_kills + 1)
+        while state["kills"] < args.publisher_kills:
+            time.sleep(0.2)
+            if svc.supervise_publisher():
+                state["restarts_after_exit"] += 1
+            if time.time() >= next_kill:
+                svc.kill_publisher()
+                state["kills"] += 1
+                next_kill += window / (args.publisher_kills + 1)
+
+    state["threads"] = [threading.Thread(target=deliver_all), threading.Thread(target=kill_publisher)]
+    for t in state["threads"]:
+        t.start()
+    return state
+
+
+def finish_github(svc, pg, fake, run, failures, timeout=300):
+    """Waits for the outbox to empty (a killed publisher's leased rows come back after
+    the publisher lease, 120 s), then checks the invariants."""
+    for t in run["threads"]:
+        t.join()
+    for f in run["futures"]:
+        f.result()
+    run["pool"].shutdown()
+    started = time.time()
+    left = None
+    while time.time() - started < timeout:
+        try:
+            left = int(pg.sql("SELECT count(*) FROM github_checks WHERE NOT done AND NOT dead"))
+        except subprocess.CalledProcessError:
+            left = -1
+        if left == 0:
+            break
+        if svc.supervise_publisher():
+            run["restarts_after_exit"] += 1
+        time.sleep(0.5)
+    if left:
+        failures.append(f"github: {left} outbox rows still pending after {timeout} s")
+    out = github_fake.check_github(fake, pg, run["deliveries"], github_conclusion, failures)
+    out["publisher_kills"] = run["kills"]
+    out["publisher_restarts_after_exit"] = run["restarts_after_exit"]
+    out["outage_s"] = run["outage_s"]
+    out["outbox_emptied_after_s"] = round(time.time() - run["started"], 1)
+    out["waited_after_load_s"] = round(time.time() - started, 1)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--scans", type=int, default=200, help="scans in the kill phase")
@@ -454,6 +696,11 @@ def main():
     ap.add_argument("--s3-outage", type=float, default=10.0)
     ap.add_argument("--lease", type=int, default=3, help="worker lease, seconds")
     ap.add_argument("--noisy", type=int, default=0, help="scans a flooding tenant submits (0: skip)")
+    ap.add_argument("--fence-lines", type=int, default=60000,
+                    help="lines of the slow diff the fenced-completion scenario scans")
+    ap.add_argument("--github", type=int, default=0, help="pull requests delivered as GitHub webhooks (0: skip)")
+    ap.add_argument("--publisher-kills", type=int, default=4, help="SIGKILLs of the publisher during deliveries")
+    ap.add_argument("--github-outage", type=float, default=5.0, help="seconds the fake GitHub drops every call")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (the private Postgres cluster runs as the postgres user)")
@@ -470,11 +717,20 @@ def main():
     proxy = Proxy(moto_port)
     svc = Service(base, pg, proxy.port, args.workers, args.lease)
     svc.moto_port = moto_port
+    fake = None
     try:
+        svc.run("migrate")
+        if args.github:
+            fake = setup_github(svc, base)
         svc.start()
         tenant = json.loads(svc.run("admin", "create-tenant", "chaos", "--json"))["id"]
         key = json.loads(svc.run("admin", "create-key", "--tenant", tenant, "--role", "tenant", "--json"))["key"]
         driver = Driver(svc, key)
+
+        # 0. GitHub (--github N): N pull requests delivered as webhooks across phases 1 to
+        # 3, the publisher killed and restarted, the fake GitHub failing throughout.
+        if fake:
+            github_run = start_github_load(svc, fake, args)
 
         # 1. SIGKILL workers while scans are submitted.
         stop_killing = threading.Event()
@@ -561,23 +817,8 @@ def main():
             failures.append(f"500s during the S3 outage: {out_statuses}")
         driver.run(20, args.rate)
 
-        # 4. A worker paused past its lease: its completion is refused (fenced).
-        fenced_before = sum(metric(u, "diffver_jobs_fenced_total") or 0 for _, u in svc.workers.values())
-        paused = 0
-        p, purl = svc.workers[paused]
-        burst = threading.Thread(target=driver.run, args=(30, 100.0))
-        burst.start()
-        time.sleep(0.3)
-        p.send_signal(signal.SIGSTOP)
-        burst.join()
-        time.sleep(args.lease + 3)
-        p.send_signal(signal.SIGCONT)
-        drained = wait_drained(pg, 120)
-        time.sleep(2)
-        fenced_after = sum(metric(u, "diffver_jobs_fenced_total") or 0 for _, u in svc.workers.values())
-        figures["sigstop"] = {"fenced_completions": fenced_after - fenced_before, "drained": drained}
-        if not drained:
-            failures.append("the queue did not drain after the pause")
+        # 4. A worker paused past its lease while it holds one: its completion is refused.
+        figures["fenced"] = fenced_completion(svc, pg, driver, args, failures)
 
         # 5. A noisy neighbour: one tenant floods; another's latency and admission hold.
         if args.noisy:
@@ -585,6 +826,8 @@ def main():
 
         # Invariants over everything accepted.
         drained = wait_drained(pg, 120)
+        if fake:
+            figures["github"] = finish_github(svc, pg, fake, github_run, failures)
         checked, gave_up = check_invariants(pg, svc, driver, base, failures)
         statuses = {str(k): v for k, v in sorted(driver.statuses.items())}
         figures["totals"] = {"accepted": len(driver.accepted), "artifacts_checked": checked, "error_verdicts_after_retries": gave_up, "statuses": statuses,
@@ -597,6 +840,8 @@ def main():
         del before
     finally:
         svc.stop()
+        if fake:
+            fake.stop()
         proxy.down()
         moto.terminate()
         try:

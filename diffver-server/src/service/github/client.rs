@@ -235,6 +235,47 @@ impl GithubClient {
             })
     }
 
+    /// The check run named `name` on `head_sha` whose `external_id` is `external_id`,
+    /// if GitHub has one: a create whose answer was lost, or whose publisher died
+    /// before saving the id, must not be repeated.
+    ///
+    /// # Errors
+    ///
+    /// A classified [`CallError`].
+    pub async fn find_check_run(
+        &self,
+        installation: i64,
+        repository: &str,
+        head_sha: &str,
+        name: &str,
+        external_id: &str,
+    ) -> Result<Option<i64>, CallError> {
+        let req = self
+            .http
+            .get(format!(
+                "{}/repos/{repository}/commits/{head_sha}/check-runs?check_name={}&filter=all&per_page=100",
+                self.api,
+                percent_encode(name)
+            ))
+            .headers(common_headers("application/vnd.github+json"));
+        let resp = self.send(installation, req, "list check runs").await?;
+        let bytes = resp.bytes().await.map_err(network)?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|_| CallError::Transient {
+                reason: "list check runs: unreadable response".into(),
+                retry_after: None,
+            })?;
+        Ok(v.get("check_runs")
+            .and_then(serde_json::Value::as_array)
+            .and_then(|runs| {
+                runs.iter().find(|r| {
+                    r.get("external_id").and_then(serde_json::Value::as_str) == Some(external_id)
+                })
+            })
+            .and_then(|r| r.get("id"))
+            .and_then(serde_json::Value::as_i64))
+    }
+
     /// Updates a check run.
     ///
     /// # Errors
@@ -307,6 +348,19 @@ impl GithubClient {
         }
         Ok(out)
     }
+}
+
+/// A query-string value: unreserved bytes as they are, the rest as `%XX`.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn too_large(limit: usize) -> CallError {

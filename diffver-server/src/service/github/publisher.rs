@@ -3,7 +3,8 @@
 //! For each leased row it takes the next step, makes one GitHub call and saves the
 //! step before the next one, so a publisher that dies resumes where it stopped:
 //!
-//! 1. create the check run, `queued` (the webhook was accepted);
+//! 1. create the check run, `queued` (the webhook was accepted) — unless an earlier
+//!    claim of the row already did (looked up by `external_id`, the row id);
 //! 2. fetch the pull request's diff and create the scan (idempotent on the row id);
 //! 3. `in_progress` once a worker has started the scan;
 //! 4. when the scan is finished: annotations beyond the first 50 in `in_progress`
@@ -14,7 +15,8 @@
 //! exponential backoff, or after GitHub's `Retry-After` / rate-limit reset; after
 //! `max_attempts` consecutive failures the row is dead and an admin sees and redrives
 //! it. Steps are at least once: a publisher that dies between a call and its save
-//! repeats that call (a check-run update repeats the same content).
+//! repeats that call (a check-run update repeats the same content), except the
+//! create, which a re-claimed row first looks up.
 
 use std::time::Duration;
 
@@ -261,6 +263,19 @@ async fn step<S: Store + Clone + 'static>(
     let repo = row.check.repository.clone();
     // 1. The check run.
     let Some(run_id) = row.check_run_id else {
+        // A claim before this one may have created the check run and lost GitHub's
+        // answer, or died before saving its id: find it by its external id (the row
+        // id) instead of creating a second one, which would stay `queued` forever.
+        if row.lease_seq > 1
+            && let Some(id) = client
+                .find_check_run(inst, &repo, &row.check.head_sha, &gh.check_name, &row.id)
+                .await?
+        {
+            tracing::info!(check = %row.id, check_run = id, "check run found from an earlier attempt");
+            row.check_run_id = Some(id);
+            row.published = Published::Queued;
+            return Ok(Step::Continue(save(state, &row, false).await?));
+        }
         let body = json!({
             "name": gh.check_name,
             "head_sha": row.check.head_sha,
