@@ -176,17 +176,20 @@ fn has_long_run(text: &[u8]) -> bool {
 /// encoding. The common case (no run reaches [`MIN_RUN`]) costs a probe
 /// every [`MIN_RUN`] bytes; only runs that reach it are classified.
 fn has_encoded_run(text: &[u8]) -> bool {
-    long_runs(text).any(|(start, end)| {
-        let (mut any, mut all) = (0u8, 0xffu8);
-        for &b in &text[start..end] {
-            let c = CLASS[b as usize];
-            any |= c;
-            if c != 32 {
-                all &= c;
-            }
+    long_runs(text).any(|(start, end)| run_may_be_encoded(&text[start..end]))
+}
+
+/// Whether a whole run of alphabet bytes may be an encoding, by its classes.
+fn run_may_be_encoded(run: &[u8]) -> bool {
+    let (mut any, mut all) = (0u8, 0xffu8);
+    for &b in run {
+        let c = CLASS[b as usize];
+        any |= c;
+        if c != 32 {
+            all &= c;
         }
-        candidate_classes(end - start, any, all)
-    })
+    }
+    candidate_classes(run.len(), any, all)
 }
 
 /// A set of decoders, as bits.
@@ -563,7 +566,8 @@ mod tests {
     use proptest::prelude::*;
 
     /// The longest alphabet run, byte by byte.
-    /// The byte-by-byte search the probing [`has_encoded_run`] replaced.
+    /// The byte-by-byte search the probing [`has_encoded_run`] replaced (how
+    /// runs are found; how a run is judged is shared).
     fn encoded_run_linear(text: &[u8]) -> bool {
         let mut len = 0usize;
         let mut i = 0;
@@ -580,15 +584,7 @@ mod tests {
                     .iter()
                     .position(|&b| CLASS[b as usize] == 0)
                     .map_or(text.len(), |p| i + p);
-                let (mut any, mut all) = (0u8, 0xffu8);
-                for &b in &text[start..end] {
-                    let c = CLASS[b as usize];
-                    any |= c;
-                    if c != 32 {
-                        all &= c;
-                    }
-                }
-                if candidate_classes(end - start, any, all) {
+                if run_may_be_encoded(&text[start..end]) {
                     return true;
                 }
                 i = end;

@@ -285,31 +285,26 @@ impl KeyCache {
 
     /// Drops every entry of a key (revoked, rotated or deleted).
     pub fn forget(&self, key_id: &str) {
-        let mut map = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        map.retain(|_, (p, _)| p.key_id != key_id);
+        self.bump().retain(|_, (p, _)| p.key_id != key_id);
     }
 
     /// Turns caching on (this process hears key changes) or off (it may miss them:
     /// everything cached is dropped).
     pub fn set_live(&self, live: bool) {
-        let mut map = self
+        self.bump().clear();
+        self.live.store(live, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The map, locked, after a new generation began under that lock: a
+    /// verification that started before it will not be cached.
+    fn bump(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], (Principal, Instant)>> {
+        let map = self
             .map
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        map.clear();
-        self.live.store(live, std::sync::atomic::Ordering::Release);
-    }
-
-    /// Whether caching is on.
-    pub fn is_live(&self) -> bool {
-        self.live.load(std::sync::atomic::Ordering::Acquire)
+        map
     }
 }
 

@@ -253,10 +253,10 @@ impl GithubClient {
         let req = self
             .http
             .get(format!(
-                "{}/repos/{repository}/commits/{head_sha}/check-runs?check_name={}&filter=all&per_page=100",
-                self.api,
-                percent_encode(name)
+                "{}/repos/{repository}/commits/{head_sha}/check-runs",
+                self.api
             ))
+            .query(&[("check_name", name), ("filter", "all"), ("per_page", "100")])
             .headers(common_headers("application/vnd.github+json"));
         let resp = self.send(installation, req, "list check runs").await?;
         let bytes = resp.bytes().await.map_err(network)?;
@@ -348,19 +348,6 @@ impl GithubClient {
         }
         Ok(out)
     }
-}
-
-/// A query-string value: unreserved bytes as they are, the rest as `%XX`.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn too_large(limit: usize) -> CallError {
