@@ -122,3 +122,39 @@ fn modification(out: &mut Vec<u8>, rel: &str, lines: &[&[u8]]) {
         at += 10;
     }
 }
+
+/// Lines that hit many keywords, encodings and Unicode slow paths without
+/// being real findings.
+pub fn adversarial(min_bytes: usize) -> Vec<u8> {
+    const NEAR: &[&str] = &[
+        "// ignore the token; skip the previous step; cancel the override; forget the cache",
+        "let secret_token_password_api_key = compute(); // https://example.com/a?b=c",
+        "x = \"QWxhZGRpbjpvcGVuIHNlc2FtZQ1234567890abcdefABCDEF+/QWxhZGRpbjpvcGVuIHNlc2FtZQ\"",
+        "<!-- note: the agent layout is documented below; see ![diagram](https://example.com/d.png) -->",
+        "run: echo ${{ github.event.pull_request.number }} ${{ matrix.os }} >> $GITHUB_OUTPUT",
+        "curl -o out.txt https://example.com/file && wget -q https://example.com/other",
+        "caf\u{e9} na\u{ef}ve \u{65e5}\u{672c}\u{8a9e} \u{43f}\u{440}\u{438}\u{432}\u{435}\u{442} \u{2764}\u{fe0f} ignore previous errors",
+        "%41%42 &amp; &lt; \\x41 \\u0042 eyJhbGciOiJIUzI1NiJ9 AKIA1234 ghp_short sk_test_",
+        "requests.get(url, timeout=5); open(path, 'wb'); os.chmod(path, 0o644)",
+        "source = \"registry+https://github.com/rust-lang/crates.io-index\" uses: actions/checkout@v4",
+    ];
+    let mut out = Vec::with_capacity(min_bytes + 4096);
+    let mut n = 0usize;
+    while out.len() < min_bytes {
+        let body: Vec<&str> = (0..200).map(|i| NEAR[(i + n) % NEAR.len()]).collect();
+        out.extend_from_slice(
+            format!(
+                "diff --git a/adv/f{n}.rs b/adv/f{n}.rs\nnew file mode 100644\n--- /dev/null\n+++ b/adv/f{n}.rs\n@@ -0,0 +1,{} @@\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        for l in body {
+            out.push(b'+');
+            out.extend_from_slice(l.as_bytes());
+            out.push(b'\n');
+        }
+        n += 1;
+    }
+    out
+}

@@ -359,7 +359,11 @@ fn runs(text: &str, d: Decoder, out: &mut Vec<Decoded>, budget: &mut usize) {
             Decoder::Base64 if !all_hex => {
                 let trimmed = run.trim_end_matches('=');
                 let url_safe = trimmed.contains(['-', '_']);
-                b64(url_safe).decode(trimmed).ok().and_then(plausible)
+                let engine = b64(url_safe);
+                if b64_head_not_utf8(&engine, trimmed.as_bytes()) {
+                    continue;
+                }
+                engine.decode(trimmed).ok().and_then(plausible)
             }
             _ => None,
         };
@@ -374,6 +378,24 @@ fn runs(text: &str, d: Decoder, out: &mut Vec<Decoded>, budget: &mut usize) {
                 text: s,
             });
         }
+    }
+}
+
+/// Whether the first quanta of a base64 run already decode to bytes that
+/// are not UTF-8 (an invalid sequence, not one cut at the end), so that the
+/// whole run cannot be [`plausible`]: most identifiers that look like base64
+/// (`aws_lc_0_47_0_EVP_PKEY_get1_DH`) are rejected here without decoding
+/// them whole. A head that does not decode (an `=` inside the run) proves
+/// nothing and returns `false`.
+fn b64_head_not_utf8(engine: &GeneralPurpose, run: &[u8]) -> bool {
+    const HEAD: usize = 16;
+    let Some(head) = run.get(..HEAD) else {
+        return false;
+    };
+    let mut buf = [0u8; HEAD / 4 * 3];
+    match engine.decode_slice(head, &mut buf) {
+        Ok(n) => std::str::from_utf8(&buf[..n]).is_err_and(|e| e.error_len().is_some()),
+        Err(_) => false,
     }
 }
 

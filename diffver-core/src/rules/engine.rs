@@ -154,6 +154,27 @@ pub(crate) fn scan_files(
 ) {
     // One line buffer reused for every hunk.
     let mut lines: Vec<ULine<'_>> = Vec::new();
+    // The lines that hold a keyword, found once for all these files.
+    let mut hits = Vec::new();
+    let gated = match &rs.gate {
+        Some(gate) if rs.ac.is_some() => {
+            let first = files
+                .iter()
+                .flat_map(FilePatch::hunks)
+                .find_map(|h| h.lines().first());
+            let last = files
+                .iter()
+                .rev()
+                .flat_map(|f| f.hunks().iter().rev())
+                .find_map(|h| h.lines().last());
+            if let (Some(first), Some(last)) = (first, last) {
+                let (start, end) = (first.content_span().start, last.content_span().end);
+                gate.hits(diff.input(), start.saturating_sub(1)..end, &mut hits);
+            }
+            true
+        }
+        _ => false,
+    };
     for f in files {
         // Rules match the path the file is written to (`a//b` is `a/b`).
         let path = f
@@ -184,7 +205,8 @@ pub(crate) fn scan_files(
                 },
                 hunk_line: Some(l),
             }));
-            scan_unit(rs, &mut ctx, Some(h), &lines, opts, out);
+            let hits = gated.then_some(hits.as_slice());
+            scan_unit(rs, &mut ctx, Some(h), &lines, hits, opts, out);
         }
     }
 }
@@ -246,7 +268,7 @@ fn scan_encoded_headers(
             hunk_line: None,
         }];
         let first = out.len();
-        scan_unit(rs, ctx, None, &line, opts, out);
+        scan_unit(rs, ctx, None, &line, None, opts, out);
         let found: Vec<FindingBuilder> = out.drain(first..).collect();
         for mut b in found {
             b.append_message(" (in a decoded mail header)");
@@ -308,7 +330,7 @@ fn scan_text(
         at += l.len();
     }
     let first = out.len();
-    scan_unit(rs, ctx, None, &lines, opts, out);
+    scan_unit(rs, ctx, None, &lines, None, opts, out);
     for b in &mut out[first..] {
         b.append_message(note);
     }
@@ -445,11 +467,16 @@ enum Mode {
     Normalized,
 }
 
+/// Runs the rules over `lines`. `gate_hits`, when given, are the keyword
+/// gate's positions (`gate.rs`) over a range of the input that holds these
+/// lines: only lines with one are searched for keywords.
+#[allow(clippy::too_many_arguments)]
 fn scan_unit(
     rs: &Ruleset,
     ctx: &mut FileCtx<'_, '_>,
     hunk: Option<&Hunk>,
     lines: &[ULine<'_>],
+    gate_hits: Option<&[usize]>,
     opts: &ScanOptions,
     out: &mut Vec<FindingBuilder>,
 ) {
@@ -465,7 +492,33 @@ fn scan_unit(
     let usable = |ctx: &FileCtx<'_, '_>, r: u32, scope: Scope| {
         ctx.active[r as usize] && rs.rules[r as usize].scope.has(scope)
     };
-    if let Some(ac) = &rs.ac {
+    if let (Some(ac), Some(hits)) = (&rs.ac, gate_hits) {
+        // A line can hold a keyword only if the gate reported a position in
+        // it or on the prefix byte before it; the automaton finds the
+        // matches inside the line, as the pass below would.
+        let mut h = hits.partition_point(|&p| p + 1 < lines[0].abs);
+        for (li, l) in lines.iter().enumerate() {
+            let (lo, hi) = (l.abs.saturating_sub(1), l.abs + l.bytes.len());
+            while hits.get(h).is_some_and(|&p| p < lo) {
+                h += 1;
+            }
+            if !rs.scopes.has(l.scope) || hits.get(h).is_none_or(|&p| p > hi) {
+                continue;
+            }
+            let bytes = &input[l.abs.min(input.len())..hi.min(input.len())];
+            for m in ac.find_overlapping_iter(bytes) {
+                for &r in &rs.kw_rules[m.pattern().as_usize()] {
+                    if usable(ctx, r, l.scope) {
+                        cands.push((r, li as u32, Mode::Raw));
+                    }
+                }
+                let t = rs.kw_deob[m.pattern().as_usize()];
+                if !t.is_empty() && (l.scope == Scope::ADDED || l.scope == Scope::MESSAGE) {
+                    deob.push((li as u32, t));
+                }
+            }
+        }
+    } else if let Some(ac) = &rs.ac {
         // One keyword pass over each run of consecutive lines whose scope
         // some rule reads (context and removed lines are skipped when no
         // rule reads them). A run is contiguous in the input.

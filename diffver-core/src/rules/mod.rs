@@ -17,6 +17,7 @@ mod decode;
 mod deobfuscate;
 mod detectors;
 mod engine;
+mod gate;
 mod mail;
 mod normalize;
 mod redact;
@@ -62,6 +63,9 @@ const MAX_KEYWORDS: usize = 4096;
 pub struct Ruleset {
     rules: Vec<Rule>,
     ac: Option<AhoCorasick>,
+    /// The same keywords as `ac`, for finding the lines that hold one
+    /// (`gate.rs`); `ac` then finds the matches in those lines.
+    gate: Option<gate::KeywordGate>,
     kw_rules: Vec<Vec<u32>>,
     /// Per keyword: the deobfuscation transforms it triggers (its
     /// disguised spelling of a core word), if any.
@@ -273,6 +277,7 @@ impl RulesetBuilder {
                     })?,
             )
         };
+        let gate = gate::KeywordGate::build(&keywords);
         let uac = if ukeywords.is_empty() {
             None
         } else {
@@ -302,6 +307,7 @@ impl RulesetBuilder {
         Ok(Ruleset {
             rules,
             ac,
+            gate,
             kw_rules,
             kw_deob,
             uac,
