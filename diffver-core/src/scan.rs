@@ -44,6 +44,12 @@ impl ScanReport {
 
 /// Verifies `diff` and runs `rules` over it.
 pub fn scan(diff: &Diff<'_>, rules: &Ruleset, config: &ScanConfig<'_>) -> ScanReport {
+    if config.rules.threads() > 1
+        && config.verify.base().is_none()
+        && let Some(report) = scan_concurrently(diff, rules, config)
+    {
+        return report;
+    }
     let mut out = Vec::new();
     let post_images = verify::verify_into(diff, &config.verify, &mut out);
     if !crate::finding::full(&out) {
@@ -60,4 +66,40 @@ pub fn scan(diff: &Diff<'_>, rules: &Ruleset, config: &ScanConfig<'_>) -> ScanRe
         findings: finish(diff, out),
         post_images,
     }
+}
+
+/// [`scan`] with verification on this thread while the rules run on others.
+/// The rules' findings do not depend on verification's unless together they
+/// reach the findings cap ([`crate::finding::MAX_FINDINGS`]): then `None`,
+/// and the caller scans one after the other.
+fn scan_concurrently(
+    diff: &Diff<'_>,
+    rules: &Ruleset,
+    config: &ScanConfig<'_>,
+) -> Option<ScanReport> {
+    let opts = &config.rules;
+    let (post_images, mut out, (found, peak)) = std::thread::scope(|s| {
+        let found = s.spawn(move || {
+            let mut found = Vec::new();
+            let peak = rules.scan_into(diff, opts, &mut found);
+            (found, peak)
+        });
+        let mut out = Vec::new();
+        let post_images = verify::verify_into(diff, &config.verify, &mut out);
+        match found.join() {
+            Ok(found) => (post_images, out, found),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    // Scanned after verification, the rules would have seen `out` first and
+    // stopped at the cap; below it they find the same.
+    if out.len() + peak >= crate::finding::MAX_FINDINGS {
+        return None;
+    }
+    out.extend(found);
+    crate::finding::cap(&mut out);
+    Some(ScanReport {
+        findings: finish(diff, out),
+        post_images,
+    })
 }

@@ -429,8 +429,12 @@ fn line_at(input: &[u8], at: usize) -> &[u8] {
 
 /// A verdict with no findings yet: the facts every outcome records.
 fn blank(inputs: &Inputs<'_>) -> Verdict {
+    blank_with(inputs, crate::hex(&Sha256::digest(inputs.diff)))
+}
+
+/// [`blank`] with the diff's SHA-256 (hex) computed by the caller.
+fn blank_with(inputs: &Inputs<'_>, digest_hex: String) -> Verdict {
     let policy = inputs.policy;
-    let digest_hex = crate::hex(&Sha256::digest(inputs.diff));
     let facts = DiffFacts {
         sha256: digest_hex.clone(),
         bytes: inputs.diff.len(),
@@ -519,9 +523,9 @@ pub fn internal_error_for(
 /// the findings of everything parsed before the error.
 pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
     let policy = inputs.policy;
-    let mut verdict = blank(inputs);
     let unknown = policy.unknown_rule_ids(inputs.rules);
     if !unknown.is_empty() {
+        let mut verdict = blank(inputs);
         set_error(
             &mut verdict,
             policy,
@@ -541,7 +545,24 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Verdict {
     }
     limits = limits.with_allow_empty(inputs.allow_empty);
     // On an error the partial diff is still scanned: its findings are kept.
-    let (parsed, parse_error) = diff::parse_partial(inputs.diff, &limits);
+    // With more than one thread the digest is computed while parsing.
+    let ((parsed, parse_error), digest) = if inputs.threads > 1 {
+        std::thread::scope(|s| {
+            let bytes = inputs.diff;
+            let digest = s.spawn(move || Sha256::digest(bytes));
+            let parsed = diff::parse_partial(inputs.diff, &limits);
+            match digest.join() {
+                Ok(d) => (parsed, d),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
+    } else {
+        (
+            diff::parse_partial(inputs.diff, &limits),
+            Sha256::digest(inputs.diff),
+        )
+    };
+    let mut verdict = blank_with(inputs, crate::hex(&digest));
     verdict.diff.files = parsed.files().len();
     let (a, r) = parsed.files().iter().fold((0, 0), |(a, r), f| {
         let (fa, fr) = f.line_counts();

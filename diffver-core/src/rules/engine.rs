@@ -56,6 +56,11 @@ impl ScanOptions {
         self.threads = n;
         self
     }
+
+    /// The threads a scan may use.
+    pub(crate) fn threads(&self) -> usize {
+        self.threads
+    }
 }
 
 /// Most matches reported per rule and window (a pathological line cannot
@@ -88,12 +93,14 @@ struct FileCtx<'d, 'a> {
     test_file: bool,
 }
 
+/// Runs the rules over `diff` into `out`; returns the most findings `out`
+/// gained at any point (before duplicates on a line are removed).
 pub(crate) fn scan(
     diff: &Diff<'_>,
     rs: &Ruleset,
     opts: &ScanOptions,
     out: &mut Vec<FindingBuilder>,
-) {
+) -> usize {
     let start = out.len();
     let files = diff.files();
     let threads = opts.threads.clamp(1, files.len().max(1));
@@ -141,7 +148,9 @@ pub(crate) fn scan(
     }
     super::synthetic::scan_binaries(diff, rs, opts, out);
     scan_segments(diff, rs, opts, out);
+    let peak = out.len() - start;
     crate::finding::one_per_rule_and_line(out, start);
+    peak
 }
 
 /// Runs the rules over the hunks of `files`.

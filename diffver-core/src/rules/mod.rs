@@ -451,14 +451,15 @@ impl Ruleset {
     }
 
     /// Runs the rules over a diff; the findings are sealed by the caller
-    /// (see [`crate::scan`]).
+    /// (see [`crate::scan`]). Returns the most findings `out` gained at any
+    /// point (duplicates are removed at the end).
     pub(crate) fn scan_into(
         &self,
         diff: &Diff<'_>,
         opts: &ScanOptions,
         out: &mut Vec<FindingBuilder>,
-    ) {
-        engine::scan(diff, self, opts, out);
+    ) -> usize {
+        engine::scan(diff, self, opts, out)
     }
 
     /// With a base tree, scans the post-images of renames and copies into
