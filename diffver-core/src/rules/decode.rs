@@ -95,10 +95,6 @@ fn plausible(bytes: Vec<u8>) -> Option<String> {
     (printable * 100 >= total * 95 && letters >= 4 && letters * 2 >= total / 2).then_some(s)
 }
 
-fn is_b64(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=')
-}
-
 /// Byte classes for the run scanner: 0 outside the base64 alphabets.
 const CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -133,32 +129,51 @@ fn candidate_classes(len: usize, any: u8, all: u8) -> bool {
 }
 
 /// The maximal runs of base64/hex alphabet bytes at least [`MIN_RUN`] long,
-/// as byte ranges, in order. Every such run covers a byte at an index
-/// `p + MIN_RUN` past the last non-alphabet byte `p` seen, so only those
-/// bytes are probed; a probe that lands in the alphabet measures its run in
-/// both directions. Bytes between long runs are mostly not looked at.
-fn long_runs(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let alpha = |b: u8| CLASS[b as usize] != 0;
+/// as byte ranges with their classes (any, all: see [`candidate_classes`]),
+/// in order. Every such run covers a byte at an index `p + MIN_RUN` past the
+/// last non-alphabet byte `p` seen, so only those bytes are probed; a probe
+/// that lands in the alphabet measures (and classifies) its run in both
+/// directions. Bytes between long runs are mostly not looked at.
+fn long_runs(text: &[u8]) -> impl Iterator<Item = (usize, usize, u8, u8)> + '_ {
     // `from`: no run of MIN_RUN bytes starts before it (the byte before it, if
     // any, is outside the alphabet).
     let mut from = 0usize;
     std::iter::from_fn(move || {
         while let Some(&b) = text.get(from + MIN_RUN - 1) {
             let probe = from + MIN_RUN - 1;
-            if !alpha(b) {
+            let c = CLASS[b as usize];
+            if c == 0 {
                 from = probe + 1;
                 continue;
             }
-            let back = text[from..probe]
-                .iter()
-                .rev()
-                .take_while(|&&c| alpha(c))
-                .count();
-            let fwd = text[probe + 1..].iter().take_while(|&&c| alpha(c)).count();
-            let (start, end) = (probe - back, probe + 1 + fwd);
+            let (mut any, mut all) = (c, if c == 32 { 0xff } else { c });
+            let mut start = probe;
+            while start > from {
+                let c = CLASS[text[start - 1] as usize];
+                if c == 0 {
+                    break;
+                }
+                any |= c;
+                if c != 32 {
+                    all &= c;
+                }
+                start -= 1;
+            }
+            let mut end = probe + 1;
+            while let Some(&b) = text.get(end) {
+                let c = CLASS[b as usize];
+                if c == 0 {
+                    break;
+                }
+                any |= c;
+                if c != 32 {
+                    all &= c;
+                }
+                end += 1;
+            }
             from = end + 1;
             if end - start >= MIN_RUN {
-                return Some((start, end));
+                return Some((start, end, any, all));
             }
         }
         None
@@ -176,10 +191,12 @@ fn has_long_run(text: &[u8]) -> bool {
 /// encoding. The common case (no run reaches [`MIN_RUN`]) costs a probe
 /// every [`MIN_RUN`] bytes; only runs that reach it are classified.
 fn has_encoded_run(text: &[u8]) -> bool {
-    long_runs(text).any(|(start, end)| run_may_be_encoded(&text[start..end]))
+    long_runs(text).any(|(start, end, any, all)| candidate_classes(end - start, any, all))
 }
 
-/// Whether a whole run of alphabet bytes may be an encoding, by its classes.
+/// Whether a whole run of alphabet bytes may be an encoding, by its classes
+/// (the reference for the classes [`long_runs`] gathers as it walks).
+#[cfg(test)]
 fn run_may_be_encoded(run: &[u8]) -> bool {
     let (mut any, mut all) = (0u8, 0xffu8);
     for &b in run {
@@ -338,21 +355,15 @@ fn whole(
 }
 
 fn runs(text: &str, d: Decoder, out: &mut Vec<Decoded>, budget: &mut usize) {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if !is_b64(bytes[i]) {
-            i += 1;
+    // The maximal alphabet runs long enough to decode, found by probing.
+    for (start, i, any, all) in long_runs(text.as_bytes()) {
+        if !candidate_classes(i - start, any, all) || *budget == 0 {
             continue;
         }
-        let start = i;
-        while i < bytes.len() && is_b64(bytes[i]) {
-            i += 1;
-        }
-        let run = &text[start..i];
-        if !has_encoded_run(run.as_bytes()) || *budget == 0 {
+        // ASCII bytes between non-alphabet bytes: always a `str` slice.
+        let Some(run) = text.get(start..i) else {
             continue;
-        }
+        };
         let all_hex = run.bytes().all(|b| b.is_ascii_hexdigit());
         let decoded = match d {
             Decoder::Hex if all_hex && run.len().is_multiple_of(2) => hex_decode(run),
@@ -666,6 +677,36 @@ mod tests {
         #[test]
         fn encoded_run_probe_agrees_on_any_bytes(text in proptest::collection::vec(any::<u8>(), 0..300)) {
             prop_assert_eq!(has_encoded_run(&text), encoded_run_linear(&text));
+        }
+
+        /// The runs the probing search yields are exactly the maximal
+        /// alphabet runs of at least MIN_RUN bytes, and the classes it
+        /// gathers while measuring one are the run's own.
+        #[test]
+        fn long_runs_are_the_maximal_runs_with_their_classes(parts in proptest::collection::vec(
+            (proptest::collection::vec(proptest::sample::select(
+                b"aAf0Z9+/-_=g".to_vec()), 0..2 * MIN_RUN + 2),
+             proptest::sample::select(vec![b' ', b'.', 0xF3])),
+            0..10,
+        )) {
+            let mut text = Vec::new();
+            let mut want = Vec::new();
+            for (run, sep) in parts {
+                if run.len() >= MIN_RUN {
+                    want.push((text.len(), text.len() + run.len()));
+                }
+                text.extend(run);
+                text.push(sep);
+            }
+            let got: Vec<(usize, usize, u8, u8)> = long_runs(&text).collect();
+            let ranges: Vec<(usize, usize)> = got.iter().map(|r| (r.0, r.1)).collect();
+            prop_assert_eq!(ranges, want);
+            for (start, end, any, all) in got {
+                prop_assert_eq!(
+                    candidate_classes(end - start, any, all),
+                    run_may_be_encoded(&text[start..end])
+                );
+            }
         }
     }
 
