@@ -139,12 +139,42 @@ fn push_char(items: &mut Vec<(char, usize)>, case: &mut Vec<char>, c: char, at: 
         items.push((' ', at));
         case.push(' ');
     } else {
-        for e in fold(c).chars() {
-            let e = if e.is_whitespace() { ' ' } else { e };
-            items.push((e, at));
-            case.push(e);
-        }
+        with_fold(c, |folded| {
+            for e in folded.chars() {
+                let e = if e.is_whitespace() { ' ' } else { e };
+                items.push((e, at));
+                case.push(e);
+            }
+        });
     }
+}
+
+/// Calls `f` with [`fold`]`(c)`, through a small per-thread cache mapped
+/// directly by code point: folding runs NFKC and the confusable skeleton to
+/// a fixed point, allocating as it goes, and a text repeats the same few
+/// non-ASCII characters.
+fn with_fold<R>(c: char, f: impl FnOnce(&str) -> R) -> R {
+    const SLOTS: usize = 512;
+    // A character and its fold, or a free slot.
+    type Slot = Option<(char, Box<str>)>;
+    thread_local! {
+        static CACHE: std::cell::RefCell<Vec<Slot>> =
+            std::cell::RefCell::new(vec![None; SLOTS]);
+    }
+    CACHE.with(|cache| match cache.try_borrow_mut() {
+        Ok(mut cache) => {
+            let slot = &mut cache[c as usize % SLOTS];
+            if !matches!(slot, Some((k, _)) if *k == c) {
+                *slot = Some((c, fold(c).into_boxed_str()));
+            }
+            match slot {
+                Some((_, folded)) => f(folded),
+                None => f(&fold(c)),
+            }
+        }
+        // Not reached (`f` does not fold), but never a panic.
+        Err(_) => f(&fold(c)),
+    })
 }
 
 /// Most rounds of noise removal (an entity that decodes to an entity…).
@@ -583,7 +613,7 @@ mod fixed_points {
 
 #[cfg(test)]
 mod properties {
-    use super::{blank_comment_markers, prose};
+    use super::{blank_comment_markers, fold, prose, with_fold};
     use proptest::prelude::*;
 
     proptest! {
@@ -618,6 +648,17 @@ mod properties {
             prop_assert!(v.map.iter().all(|&i| i < s.len().max(1)));
             let twice = prose(&v.text).text;
             prop_assert_eq!(twice, v.text);
+        }
+
+        /// The per-thread fold cache answers what folding answers, for
+        /// characters that share a slot and for repeats.
+        #[test]
+        fn cached_fold_is_fold(cs in proptest::collection::vec(any::<char>(), 1..40)) {
+            for &c in cs.iter().chain(cs.iter()) {
+                for c in [c, char::from_u32(c as u32 ^ 512).unwrap_or(c)] {
+                    prop_assert_eq!(with_fold(c, str::to_owned), fold(c));
+                }
+            }
         }
 
         /// Blanking comment markers keeps every offset.

@@ -163,7 +163,7 @@ fn compile(rule: &str, field: &'static str, pattern: &str) -> Result<Regex, Rule
         .configure(
             Regex::config()
                 .nfa_size_limit(Some(8 << 20))
-                .hybrid_cache_capacity(2 << 20),
+                .hybrid_cache_capacity(4 << 20),
         )
         .build(pattern)
         .map_err(|e| regex_error(rule, field, pattern, &e))
