@@ -93,6 +93,10 @@ struct FileCtx<'d, 'a> {
     test_file: bool,
 }
 
+/// Chunks of files per thread in a threaded scan: enough that threads finish
+/// close together however the cost is spread over the diff.
+const CHUNKS_PER_THREAD: usize = 8;
+
 /// Runs the rules over `diff` into `out`; returns the most findings `out`
 /// gained at any point (before duplicates on a line are removed).
 pub(crate) fn scan(
@@ -107,42 +111,53 @@ pub(crate) fn scan(
     if threads == 1 {
         scan_files(diff, rs, opts, files, out);
     } else {
-        // Contiguous chunks of about equal bytes, scanned on scoped threads.
+        // Contiguous chunks of about equal bytes, several per thread, taken
+        // in turn by scoped threads (so that a thread whose chunks are slow
+        // to scan does not hold the others up), and joined in order.
         // Findings are sealed (sorted, fingerprinted) afterwards, so the
         // result is identical to a single-threaded scan.
         let total: usize = files.iter().map(|f| f.span().len()).sum();
-        let per = total / threads + 1;
-        let mut chunks: Vec<&[FilePatch]> = Vec::with_capacity(threads);
+        let wanted = threads * CHUNKS_PER_THREAD;
+        let per = total / wanted + 1;
+        let mut chunks: Vec<&[FilePatch]> = Vec::with_capacity(wanted);
         let (mut start, mut acc) = (0, 0);
         for (i, f) in files.iter().enumerate() {
             acc += f.span().len();
-            if acc >= per && chunks.len() + 1 < threads {
+            if acc >= per && chunks.len() + 1 < wanted {
                 chunks.push(&files[start..=i]);
                 start = i + 1;
                 acc = 0;
             }
         }
         chunks.push(&files[start..]);
-        let parts: Vec<Vec<FindingBuilder>> = std::thread::scope(|s| {
-            let handles: Vec<_> = chunks
-                .iter()
-                .map(|chunk| {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut parts: Vec<(usize, Vec<FindingBuilder>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads.min(chunks.len()))
+                .map(|_| {
+                    let (next, chunks) = (&next, &chunks);
                     s.spawn(move || {
-                        let mut part = Vec::new();
-                        scan_files(diff, rs, opts, chunk, &mut part);
-                        part
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(chunk) = chunks.get(i) else { break };
+                            let mut part = Vec::new();
+                            scan_files(diff, rs, opts, chunk, &mut part);
+                            done.push((i, part));
+                        }
+                        done
                     })
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| match h.join() {
-                    Ok(part) => part,
+                .flat_map(|h| match h.join() {
+                    Ok(done) => done,
                     Err(panic) => std::panic::resume_unwind(panic),
                 })
                 .collect()
         });
-        for part in parts {
+        parts.sort_unstable_by_key(|(i, _)| *i);
+        for (_, part) in parts {
             out.extend(part);
         }
     }
