@@ -38,14 +38,11 @@ pub(crate) struct KeywordGate {
 
 impl KeywordGate {
     /// The gate for `keywords` (ASCII, matched case-insensitively), or
-    /// `None` when there are none or its table would pass [`MAX_ENTRIES`].
+    /// `None` when there are none, one is empty (it would match on every
+    /// line: rules forbid it) or the table would pass [`MAX_ENTRIES`].
     pub(crate) fn build(keywords: &[String]) -> Option<KeywordGate> {
-        let keywords: Vec<&[u8]> = keywords
-            .iter()
-            .map(|k| k.as_bytes())
-            .filter(|k| !k.is_empty())
-            .collect();
-        if keywords.is_empty() {
+        let keywords: Vec<&[u8]> = keywords.iter().map(|k| k.as_bytes()).collect();
+        if keywords.is_empty() || keywords.iter().any(|k| k.is_empty()) {
             return None;
         }
         let mut classes = [0u8; 256];
@@ -265,6 +262,7 @@ mod tests {
     fn no_keywords_no_gate() {
         assert!(KeywordGate::build(&[]).is_none());
         assert!(KeywordGate::build(&[String::new()]).is_none());
+        assert!(KeywordGate::build(&["a".to_string(), String::new()]).is_none());
     }
 
     proptest! {
