@@ -44,14 +44,15 @@ impl ScanReport {
 
 /// Verifies `diff` and runs `rules` over it.
 pub fn scan(diff: &Diff<'_>, rules: &Ruleset, config: &ScanConfig<'_>) -> ScanReport {
-    if config.rules.threads() > 1
-        && config.verify.base().is_none()
-        && let Some(report) = scan_concurrently(diff, rules, config)
-    {
-        return report;
-    }
-    let mut out = Vec::new();
-    let post_images = verify::verify_into(diff, &config.verify, &mut out);
+    let (post_images, mut out) = if config.rules.threads() > 1 && config.verify.base().is_none() {
+        match scan_concurrently(diff, rules, config) {
+            Ok(report) => return report,
+            Err(verified) => verified,
+        }
+    } else {
+        let mut out = Vec::new();
+        (verify::verify_into(diff, &config.verify, &mut out), out)
+    };
     if !crate::finding::full(&out) {
         let start = out.len();
         rules.scan_into(diff, &config.rules, &mut out);
@@ -68,15 +69,18 @@ pub fn scan(diff: &Diff<'_>, rules: &Ruleset, config: &ScanConfig<'_>) -> ScanRe
     }
 }
 
+/// Verification's results: the post-images and the findings.
+type Verified = (Vec<PostImage>, Vec<crate::finding::FindingBuilder>);
+
 /// [`scan`] with verification on this thread while the rules run on others.
 /// The rules' findings do not depend on verification's unless together they
-/// reach the findings cap ([`crate::finding::MAX_FINDINGS`]): then `None`,
-/// and the caller scans one after the other.
+/// reach the findings cap ([`crate::finding::MAX_FINDINGS`]): then the
+/// verification's results, for the caller to run the rules after them.
 fn scan_concurrently(
     diff: &Diff<'_>,
     rules: &Ruleset,
     config: &ScanConfig<'_>,
-) -> Option<ScanReport> {
+) -> Result<ScanReport, Verified> {
     let opts = &config.rules;
     let (post_images, mut out, (found, peak)) = std::thread::scope(|s| {
         let found = s.spawn(move || {
@@ -94,11 +98,11 @@ fn scan_concurrently(
     // Scanned after verification, the rules would have seen `out` first and
     // stopped at the cap; below it they find the same.
     if out.len() + peak >= crate::finding::MAX_FINDINGS {
-        return None;
+        return Err((post_images, out));
     }
     out.extend(found);
     crate::finding::cap(&mut out);
-    Some(ScanReport {
+    Ok(ScanReport {
         findings: finish(diff, out),
         post_images,
     })

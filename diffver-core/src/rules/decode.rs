@@ -146,29 +146,25 @@ fn long_runs(text: &[u8]) -> impl Iterator<Item = (usize, usize, u8, u8)> + '_ {
                 from = probe + 1;
                 continue;
             }
-            let (mut any, mut all) = (c, if c == 32 { 0xff } else { c });
-            let mut start = probe;
-            while start > from {
-                let c = CLASS[text[start - 1] as usize];
-                if c == 0 {
-                    break;
-                }
+            // The classes of the run so far (`=`, class 32, is left out of `all`).
+            let (mut any, mut all) = (0u8, 0xffu8);
+            let mut add = |c: u8| {
                 any |= c;
                 if c != 32 {
                     all &= c;
                 }
+            };
+            add(c);
+            let mut start = probe;
+            while start > from && CLASS[text[start - 1] as usize] != 0 {
+                add(CLASS[text[start - 1] as usize]);
                 start -= 1;
             }
             let mut end = probe + 1;
-            while let Some(&b) = text.get(end) {
-                let c = CLASS[b as usize];
-                if c == 0 {
-                    break;
-                }
-                any |= c;
-                if c != 32 {
-                    all &= c;
-                }
+            while let Some(c) = text.get(end).map(|&b| CLASS[b as usize])
+                && c != 0
+            {
+                add(c);
                 end += 1;
             }
             from = end + 1;

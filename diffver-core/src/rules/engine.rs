@@ -516,6 +516,20 @@ fn scan_unit(
     let usable = |ctx: &FileCtx<'_, '_>, r: u32, scope: Scope| {
         ctx.active[r as usize] && rs.rules[r as usize].scope.has(scope)
     };
+    // Keyword `pattern` found on line `li`: its rules become candidates there,
+    // and its deobfuscation transforms are asked for.
+    let mut keyword_hit = |ctx: &FileCtx<'_, '_>, pattern: usize, li: usize| {
+        let scope = lines[li].scope;
+        for &r in &rs.kw_rules[pattern] {
+            if usable(ctx, r, scope) {
+                cands.push((r, li as u32, Mode::Raw));
+            }
+        }
+        let t = rs.kw_deob[pattern];
+        if !t.is_empty() && (scope == Scope::ADDED || scope == Scope::MESSAGE) {
+            deob.push((li as u32, t));
+        }
+    };
     if let (Some(ac), Some(hits)) = (&rs.ac, gate_hits) {
         // A line can hold a keyword only if the gate reported a position in
         // it or on the prefix byte before it; the automaton finds the
@@ -531,15 +545,7 @@ fn scan_unit(
             }
             let bytes = &input[l.abs.min(input.len())..hi.min(input.len())];
             for m in ac.find_overlapping_iter(bytes) {
-                for &r in &rs.kw_rules[m.pattern().as_usize()] {
-                    if usable(ctx, r, l.scope) {
-                        cands.push((r, li as u32, Mode::Raw));
-                    }
-                }
-                let t = rs.kw_deob[m.pattern().as_usize()];
-                if !t.is_empty() && (l.scope == Scope::ADDED || l.scope == Scope::MESSAGE) {
-                    deob.push((li as u32, t));
-                }
+                keyword_hit(ctx, m.pattern().as_usize(), li);
             }
         }
     } else if let Some(ac) = &rs.ac {
@@ -566,15 +572,7 @@ fn scan_unit(
                 if at + m.len() > l.abs + l.bytes.len() {
                     continue;
                 }
-                for &r in &rs.kw_rules[m.pattern().as_usize()] {
-                    if usable(ctx, r, l.scope) {
-                        cands.push((r, (i + k) as u32, Mode::Raw));
-                    }
-                }
-                let t = rs.kw_deob[m.pattern().as_usize()];
-                if !t.is_empty() && (l.scope == Scope::ADDED || l.scope == Scope::MESSAGE) {
-                    deob.push(((i + k) as u32, t));
-                }
+                keyword_hit(ctx, m.pattern().as_usize(), i + k);
             }
             i = j + 1;
         }
