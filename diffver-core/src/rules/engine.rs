@@ -762,7 +762,12 @@ fn located(
         Some(line) => b.at_line(ctx.diff, line, Some(start)).span(span),
         None => b.at_diff_line(span),
     };
-    if ctx.agent_file && rule.info.category == Category::PromptInjection {
+    // Text that speaks to agents is what an agent-instruction file is for:
+    // rules tagged `addresses-agents` keep their severity there.
+    if ctx.agent_file
+        && rule.info.category == Category::PromptInjection
+        && !rule.tags.iter().any(|t| t == "addresses-agents")
+    {
         let raised = match b.current_severity() {
             Severity::Info => Severity::Low,
             Severity::Low => Severity::Medium,

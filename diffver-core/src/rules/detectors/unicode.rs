@@ -202,6 +202,15 @@ pub(super) fn invisible(text: &str, first_line_of_file: bool) -> Vec<Hit> {
         key,
     );
     h.in_literal = found.iter().all(|&(at, _)| in_literal(text, at));
+    // A character quoted on its own (`'\u{115F}'` written literally, as in
+    // tables of characters) is a value: nothing can hide behind one character.
+    let alone = |&(at, c): &(usize, char)| {
+        let q = text[..at].chars().next_back();
+        q.is_some_and(|q| matches!(q, '\'' | '"') && text[at + c.len_utf8()..].starts_with(q))
+    };
+    if found.iter().all(alone) {
+        h.severity = Some(crate::finding::Severity::Low);
+    }
     vec![h]
 }
 
@@ -403,6 +412,26 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn invisible_quoted_alone_is_low() {
+        use crate::finding::Severity;
+        let table = invisible("&[('\u{1100}', '\u{115F}'), ('a', 'b')]", false);
+        assert_eq!(table.len(), 1);
+        assert_eq!(table[0].severity, Some(Severity::Low));
+        let s = invisible("let z = \"\u{200B}\";", false);
+        assert_eq!(s[0].severity, Some(Severity::Low));
+        // Inside a longer literal, or in code, it keeps the rule's severity.
+        assert_eq!(
+            invisible("let s = \"ig\u{200B}nore\";", false)[0].severity,
+            None
+        );
+        assert_eq!(
+            invisible("if x\u{115F} == '\u{115F}' {", false)[0].severity,
+            None
+        );
+        assert_eq!(invisible("'\u{200B}\"", false)[0].severity, None);
     }
 
     #[test]
