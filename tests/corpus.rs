@@ -180,6 +180,9 @@ fn guarddog_recall_and_benign_quiet() {
                 // A labeled statement may span a few lines.
                 let hit = hit_near(line, 3);
                 found += usize::from(hit);
+                if !hit && std::env::var_os("DIFFVER_CORPUS_MISSES").is_some() {
+                    eprintln!("  missed: {name}:{line} ({rule})");
+                }
                 let e = per_rule.entry(rule).or_default();
                 e.0 += 1;
                 e.1 += usize::from(hit);
@@ -205,7 +208,7 @@ fn guarddog_recall_and_benign_quiet() {
     for (r, (n, h)) in &per_rule {
         eprintln!("  {r}: {h}/{n}");
     }
-    assert!(recall >= 0.5, "guarddog recall fell to {recall:.2}");
+    assert!(recall >= 0.76, "guarddog recall fell to {recall:.2}");
 
     let mut noisy = Vec::new();
     let benign = files(&dir.join("benign"));
