@@ -8,19 +8,26 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-fn sources(root: &Path, out: &mut Vec<PathBuf>) {
+/// The extensions taken from the registry.
+const REGISTRY_EXTS: &[&str] = &["rs", "md", "toml", "py"];
+/// The extensions taken from other trees (`build_from`): the languages the
+/// code-execution rules read.
+pub const SCRIPT_EXTS: &[&str] = &["py", "js", "mjs", "cjs", "ts", "rb", "go", "sh", "md"];
+
+fn sources(root: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(root) else {
         return;
     };
     let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
+        // Symbolic links are not followed: a tree may link to itself.
+        if p.is_symlink() {
+            continue;
+        }
         if p.is_dir() {
-            sources(&p, out);
-        } else if p
-            .extension()
-            .is_some_and(|e| e == "rs" || e == "md" || e == "toml" || e == "py")
-        {
+            sources(&p, exts, out);
+        } else if p.extension().is_some_and(|e| exts.iter().any(|x| e == *x)) {
             out.push(p);
         }
     }
@@ -44,23 +51,36 @@ pub fn build(min_bytes: usize) -> Vec<u8> {
 
 /// Like [`build`], with only "add file" patches when `mixed` is false.
 pub fn build_with(min_bytes: usize, mixed: bool) -> Vec<u8> {
+    build_from(&[registry_src()], REGISTRY_EXTS, min_bytes, mixed, true)
+}
+
+/// Like [`build_with`], from the files with extensions `exts` under `roots`
+/// (paths in the diff are relative to their root); with `cycle` false, each
+/// file at most once (the diff may then be smaller than `min_bytes`).
+pub fn build_from(
+    roots: &[PathBuf],
+    exts: &[&str],
+    min_bytes: usize,
+    mixed: bool,
+    cycle: bool,
+) -> Vec<u8> {
     let mut files = Vec::new();
-    sources(&registry_src(), &mut files);
-    assert!(
-        !files.is_empty(),
-        "no sources under {}",
-        registry_src().display()
-    );
+    for root in roots {
+        let mut found = Vec::new();
+        sources(root, exts, &mut found);
+        files.extend(found.into_iter().map(|p| (root.clone(), p)));
+    }
+    assert!(!files.is_empty(), "no sources under {roots:?}");
     let mut out = Vec::with_capacity(min_bytes + (1 << 20));
     let mut pass = 0;
     while out.len() < min_bytes {
-        for (i, p) in files.iter().enumerate() {
+        for (i, (base, p)) in files.iter().enumerate() {
             let Ok(text) = std::fs::read(p) else { continue };
             if text.is_empty() || text.contains(&0) {
                 continue;
             }
             let rel = p
-                .strip_prefix(registry_src())
+                .strip_prefix(base)
                 .unwrap_or(p)
                 .to_string_lossy()
                 .into_owned();
@@ -76,6 +96,9 @@ pub fn build_with(min_bytes: usize, mixed: bool) -> Vec<u8> {
             }
         }
         pass += 1;
+        if !cycle {
+            break;
+        }
     }
     out
 }
