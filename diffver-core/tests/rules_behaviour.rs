@@ -429,3 +429,45 @@ fn agent_files_raise_injection_but_not_addressing() {
         Some(Severity::Critical)
     );
 }
+
+/// Rules compile on two threads; the error is still the first one a
+/// one-by-one load meets, in file order then rule order, and the rules keep
+/// their order.
+#[test]
+fn parallel_compilation_keeps_file_order_and_the_first_error() {
+    let def = |id: &str, extra: &str| {
+        format!(
+            "[[rule]]\nid = \"{id}\"\ntitle = \"T\"\ndescription = \"D\"\ncategory = \"secret\"\nseverity = \"low\"\nkeywords = [\"k{id}\"]\n{extra}\n"
+        )
+    };
+    let mut ok = String::from(HEADER);
+    for i in 0..12 {
+        ok.push_str(&def(&format!("t.r{i}"), &format!("regex = 'k{i}[0-9]+'")));
+    }
+    let rs = Ruleset::from_toml(&ok, "f").unwrap();
+    let ids: Vec<String> = rs.rules().map(|r| r.id().to_owned()).collect();
+    let want: Vec<String> = (0..12).map(|i| format!("t.r{i}")).collect();
+    assert_eq!(ids, want);
+    // Two bad rules: the earlier one is reported, whichever thread got it.
+    let mut bad = String::from(HEADER);
+    for i in 0..12 {
+        let regex = match i {
+            3 => "regex = '(three'".to_owned(),
+            9 => "regex = '[nine'".to_owned(),
+            _ => format!("regex = 'k{i}'"),
+        };
+        bad.push_str(&def(&format!("t.r{i}"), &regex));
+    }
+    for _ in 0..20 {
+        let e = Ruleset::from_toml(&bad, "f").unwrap_err();
+        assert!(matches!(&e, RuleError::Regex { rule, .. } if rule == "t.r3"), "{e}");
+    }
+    // A duplicate before a bad rule is the error.
+    let mut dup = String::from(HEADER);
+    for (i, id) in ["t.a", "t.b", "t.a", "t.c", "t.d"].iter().enumerate() {
+        let regex = if i == 4 { "regex = '(x'" } else { "regex = 'x'" };
+        dup.push_str(&def(id, regex));
+    }
+    let e = Ruleset::from_toml(&dup, "f").unwrap_err();
+    assert!(matches!(&e, RuleError::Duplicate { rule } if rule == "t.a"), "{e}");
+}

@@ -75,8 +75,17 @@ pub(crate) fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
         ],
     )?;
     let policy = load_policy(&a.policy)?;
-    let rules = load_rules(Some(&policy), &a.rule_files)?;
-    let (name, bytes) = read_source(&a.source, a.max_bytes)?;
+    // The rules compile while the diff is read (errors in the same order).
+    let (rules, source) = std::thread::scope(|s| {
+        let rules = s.spawn(|| load_rules(Some(&policy), &a.rule_files));
+        let source = read_source(&a.source, a.max_bytes);
+        let rules = rules
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (rules, source)
+    });
+    let rules = rules?;
+    let (name, bytes) = source?;
     let baseline = match &a.baseline {
         Some(p) => {
             let text = std::fs::read_to_string(p)
