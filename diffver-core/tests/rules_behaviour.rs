@@ -460,14 +460,24 @@ fn parallel_compilation_keeps_file_order_and_the_first_error() {
     }
     for _ in 0..20 {
         let e = Ruleset::from_toml(&bad, "f").unwrap_err();
-        assert!(matches!(&e, RuleError::Regex { rule, .. } if rule == "t.r3"), "{e}");
+        assert!(
+            matches!(&e, RuleError::Regex { rule, .. } if rule == "t.r3"),
+            "{e}"
+        );
     }
     // A duplicate before a bad rule is the error.
     let mut dup = String::from(HEADER);
     for (i, id) in ["t.a", "t.b", "t.a", "t.c", "t.d"].iter().enumerate() {
-        let regex = if i == 4 { "regex = '(x'" } else { "regex = 'x'" };
+        let regex = if i == 4 {
+            "regex = '(x'"
+        } else {
+            "regex = 'x'"
+        };
         dup.push_str(&def(id, regex));
     }
     let e = Ruleset::from_toml(&dup, "f").unwrap_err();
-    assert!(matches!(&e, RuleError::Duplicate { rule } if rule == "t.a"), "{e}");
+    assert!(
+        matches!(&e, RuleError::Duplicate { rule } if rule == "t.a"),
+        "{e}"
+    );
 }
