@@ -75,15 +75,28 @@ pub(crate) fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
         ],
     )?;
     let policy = load_policy(&a.policy)?;
-    // The rules compile while the diff is read (errors in the same order).
-    let (rules, source) = std::thread::scope(|s| {
-        let rules = s.spawn(|| load_rules(Some(&policy), &a.rule_files));
-        let source = read_source(&a.source, a.max_bytes);
-        let rules = rules
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (rules, source)
-    });
+    // The rules compile while a file or `git diff` is read (errors in the
+    // same order). Standard input is read after them: a mistake in the rules
+    // is reported at once, not after the input ends.
+    let from_stdin = a.source.git.is_none()
+        && !a.source.staged
+        && a.source
+            .path
+            .as_deref()
+            .is_none_or(|p| p.as_os_str() == "-");
+    let (rules, source) = if from_stdin {
+        let rules = load_rules(Some(&policy), &a.rule_files)?;
+        (Ok(rules), read_source(&a.source, a.max_bytes))
+    } else {
+        std::thread::scope(|s| {
+            let rules = s.spawn(|| load_rules(Some(&policy), &a.rule_files));
+            let source = read_source(&a.source, a.max_bytes);
+            let rules = rules
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (rules, source)
+        })
+    };
     let rules = rules?;
     let (name, bytes) = source?;
     let baseline = match &a.baseline {
