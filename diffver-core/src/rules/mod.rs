@@ -292,30 +292,12 @@ impl RulesetBuilder {
                 ),
             });
         }
-        let build_ac = || -> Result<Option<AhoCorasick>, RuleError> {
-            Ok(if keywords.is_empty() {
-                None
-            } else {
-                Some(
-                    AhoCorasick::builder()
-                        .ascii_case_insensitive(true)
-                        .match_kind(MatchKind::Standard)
-                        .kind(Some(AhoCorasickKind::DFA))
-                        .build(&keywords)
-                        .map_err(|e| RuleError::Invalid {
-                            rule: "<ruleset>".into(),
-                            field: "keywords",
-                            reason: e.to_string(),
-                        })?,
-                )
-            })
-        };
         // The gate's table and the automaton are built side by side.
         let (ac, gate) = std::thread::scope(|s| {
             let gate = std::thread::Builder::new()
                 .spawn_scoped(s, || gate::KeywordGate::build(&keywords))
                 .ok();
-            let ac = build_ac();
+            let ac = automaton(&keywords, true);
             let gate = match gate {
                 Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
                 None => gate::KeywordGate::build(&keywords),
@@ -323,21 +305,7 @@ impl RulesetBuilder {
             (ac, gate)
         });
         let ac = ac?;
-        let uac = if ukeywords.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&ukeywords)
-                    .map_err(|e| RuleError::Invalid {
-                        rule: "<ruleset>".into(),
-                        field: "keywords",
-                        reason: e.to_string(),
-                    })?,
-            )
-        };
+        let uac = automaton(&ukeywords, false)?;
         let keywordless = if keywordless_src.is_empty() {
             None
         } else {
@@ -384,6 +352,28 @@ pub struct ExampleFailure {
     pub example: String,
 }
 
+/// The keyword automaton (a DFA, every match reported), or none without
+/// keywords. ASCII letters match in any case when `ascii_case_insensitive`.
+fn automaton(
+    keywords: &[String],
+    ascii_case_insensitive: bool,
+) -> Result<Option<AhoCorasick>, RuleError> {
+    if keywords.is_empty() {
+        return Ok(None);
+    }
+    AhoCorasick::builder()
+        .ascii_case_insensitive(ascii_case_insensitive)
+        .match_kind(MatchKind::Standard)
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(keywords)
+        .map(Some)
+        .map_err(|e| RuleError::Invalid {
+            rule: "<ruleset>".into(),
+            field: "keywords",
+            reason: e.to_string(),
+        })
+}
+
 /// Reads one TOML rule file and checks its schema. `source_name` names it in errors.
 fn parse_file(src: &str, source_name: &str) -> Result<RuleFile, RuleError> {
     let file: RuleFile = toml::from_str(src).map_err(|e| RuleError::Syntax {
@@ -409,6 +399,12 @@ fn parse_file(src: &str, source_name: &str) -> Result<RuleFile, RuleError> {
 /// order, as one at a time; if no thread can be started, this thread compiles
 /// them all.
 fn validate_all(defs: Vec<(schema::RuleDef, &str)>) -> Vec<Result<Rule, RuleError>> {
+    if defs.len() < 2 {
+        return defs
+            .into_iter()
+            .map(|(d, pack)| rule::validate(d, pack))
+            .collect();
+    }
     type Done = Vec<(usize, Result<Rule, RuleError>)>;
     let queue = std::sync::Mutex::new(defs.into_iter().enumerate());
     let work = || -> Done {
